@@ -1,0 +1,1 @@
+"""Appliers talk to a cluster: the Kubernetes API and the embedded in-memory cluster."""

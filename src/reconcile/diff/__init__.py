@@ -1,0 +1,1 @@
+"""The Differ: decides drift and presents it (unified YAML, structured changes, JSON, HTML)."""

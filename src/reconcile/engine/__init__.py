@@ -1,0 +1,1 @@
+"""The engine composes the loop: planner, inventory, health and the Reconciler."""

@@ -1,0 +1,323 @@
+"""One exception hierarchy for the whole library.
+
+Every error says *what* went wrong and *where*: the file, document and line a
+manifest came from (:class:`~reconcile.objects.Origin`), the object it concerns
+(:class:`~reconcile.objects.ObjectRef`), and the JSON path of the field.
+Secrets never reach a message: URLs are redacted before they are stored here.
+
+The tree::
+
+    ReconcileError
+    ├── ConfigurationError        an option or argument is invalid
+    ├── SourceError               fetching an artifact failed (URL is redacted)
+    │   ├── SourceAuthError       credentials rejected or missing
+    │   ├── RefNotFoundError      branch, tag, semver range or commit not found
+    │   ├── SignatureError        commit or tag signature missing or untrusted
+    │   └── SourceSecurityError   a refused transport, path, symlink or size
+    ├── RenderError               turning an artifact into manifests failed
+    │   ├── ManifestSyntaxError   YAML/JSON could not be parsed
+    │   ├── ManifestValidationError  parsed, but not a valid object
+    │   ├── DuplicateObjectError  the same object identity twice
+    │   ├── SubstitutionError     an undefined variable in strict mode
+    │   └── ToolError             kustomize, helm or jsonnet failed
+    ├── MergeError                a patch could not be computed or applied
+    ├── DiffError                 drift could not be decided
+    ├── ApplyError                the cluster refused or failed an operation
+    │   ├── ConflictError         field-manager conflict (HTTP 409 on apply)
+    │   ├── NotFoundError         HTTP 404, or a kind the cluster does not serve
+    │   ├── ForbiddenError        HTTP 403 (RBAC)
+    │   ├── InvalidError          HTTP 422
+    │   │   └── ImmutableFieldError  an immutable field would change
+    │   └── RetryableError        429, 5xx, a dropped connection, a CRD not ready
+    ├── HealthError               an object is Failed or not ready in time
+    ├── PruneRefusedError         a safety guard stopped a prune
+    └── ControlPlaneError         reconcile.testing could not build/start/stop it
+
+Example:
+
+    >>> from reconcile.errors import ManifestSyntaxError, RenderError
+    >>> from reconcile.objects import Origin
+    >>> err = ManifestSyntaxError("mapping values are not allowed here",
+    ...                           origin=Origin("apps/web.yaml", document=1, line=7, column=3))
+    >>> isinstance(err, RenderError)
+    True
+    >>> str(err)
+    'apps/web.yaml:7:3 (document 1): mapping values are not allowed here'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconcile.objects import ObjectRef, Origin
+
+__all__ = [
+    "ApplyError",
+    "ConfigurationError",
+    "ConflictError",
+    "ControlPlaneError",
+    "DiffError",
+    "DuplicateObjectError",
+    "FieldConflict",
+    "ForbiddenError",
+    "HealthError",
+    "ImmutableFieldError",
+    "InvalidError",
+    "ManifestSyntaxError",
+    "ManifestValidationError",
+    "MergeError",
+    "NotFoundError",
+    "PruneRefusedError",
+    "ReconcileError",
+    "RefNotFoundError",
+    "RenderError",
+    "RetryableError",
+    "SignatureError",
+    "SourceAuthError",
+    "SourceError",
+    "SourceSecurityError",
+    "SubstitutionError",
+    "ToolError",
+]
+
+
+class ReconcileError(Exception):
+    """The root of every error this library raises on purpose.
+
+    Attributes:
+        message: what went wrong, without the location prefix.
+        origin: where the offending manifest came from, when known.
+        ref: the Kubernetes object concerned, when known.
+        path: the JSON path of the offending field (``spec.template.spec``), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        origin: Origin | None = None,
+        ref: ObjectRef | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.message = message
+        self.origin = origin
+        self.ref = ref
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts: list[str] = []
+        if self.origin is not None:
+            parts.append(str(self.origin))
+        if self.ref is not None:
+            parts.append(str(self.ref))
+        if self.path:
+            parts.append(f"field {self.path}")
+        prefix = ", ".join(parts)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep keyword-only context across pickling (multiprocessing, pytest-xdist).
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ReconcileError], message: str, state: dict[str, Any]) -> ReconcileError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._render())
+    return err
+
+
+class ConfigurationError(ReconcileError):
+    """An option, argument or environment setting is invalid."""
+
+
+class SourceError(ReconcileError):
+    """Fetching an artifact failed.
+
+    Attributes:
+        url: the source URL with any credentials removed.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, **context: Any) -> None:
+        self.url = url
+        super().__init__(message, **context)
+
+    def _render(self) -> str:
+        base = super()._render()
+        return f"{self.url}: {base}" if self.url else base
+
+
+class SourceAuthError(SourceError):
+    """The server rejected the credentials, or none were given where needed."""
+
+
+class RefNotFoundError(SourceError):
+    """The branch, tag, semver range or commit does not exist at the source."""
+
+
+class SignatureError(SourceError):
+    """A commit or tag is unsigned, or signed by a key that is not trusted."""
+
+
+class SourceSecurityError(SourceError):
+    """A transport, URL, ref, path or size was refused by a safety rule."""
+
+
+class RenderError(ReconcileError):
+    """Turning an artifact into manifests failed; no manifest is returned."""
+
+
+class ManifestSyntaxError(RenderError):
+    """A file could not be parsed as YAML or JSON."""
+
+
+class ManifestValidationError(RenderError):
+    """A document parsed but is not a valid Kubernetes object."""
+
+
+class DuplicateObjectError(RenderError):
+    """The same object identity was rendered twice.
+
+    Attributes:
+        other: the origin of the first occurrence.
+    """
+
+    def __init__(self, message: str, *, other: Origin | None = None, **context: Any) -> None:
+        self.other = other
+        super().__init__(message, **context)
+
+    def _render(self) -> str:
+        base = super()._render()
+        return f"{base} (first defined at {self.other})" if self.other is not None else base
+
+
+class SubstitutionError(RenderError):
+    """Variable substitution failed (an undefined variable in strict mode)."""
+
+
+class ToolError(RenderError):
+    """An external renderer (kustomize, helm, jsonnet) failed.
+
+    Attributes:
+        tool: the program's name.
+        stderr: the tail of its error output, secrets removed.
+    """
+
+    def __init__(self, message: str, *, tool: str, stderr: str = "", **context: Any) -> None:
+        self.tool = tool
+        self.stderr = stderr
+        super().__init__(message, **context)
+
+
+class MergeError(ReconcileError):
+    """A patch could not be created or applied; ``path`` names the field."""
+
+
+class DiffError(ReconcileError):
+    """Drift could not be decided for an object."""
+
+
+class ApplyError(ReconcileError):
+    """The cluster refused or failed an operation on an object.
+
+    Attributes:
+        status: the HTTP status code, when the server answered.
+        reason: the Kubernetes ``Status.reason`` (``Conflict``, ``Invalid``, ...).
+        details: the parsed Kubernetes ``Status`` object, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        **context: Any,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.details = dict(details) if details is not None else None
+        super().__init__(message, **context)
+
+
+class FieldConflict:
+    """One field owned by another manager with a different value.
+
+    Attributes:
+        manager: the field manager that owns the field.
+        path: the field, in the API server's notation (``.spec.replicas``).
+    """
+
+    __slots__ = ("manager", "path")
+
+    def __init__(self, manager: str, path: str) -> None:
+        self.manager = manager
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"FieldConflict(manager={self.manager!r}, path={self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldConflict):
+            return NotImplemented
+        return (self.manager, self.path) == (other.manager, other.path)
+
+    def __hash__(self) -> int:
+        return hash((self.manager, self.path))
+
+
+class ConflictError(ApplyError):
+    """A server-side apply conflicts with fields another manager owns (HTTP 409).
+
+    Attributes:
+        conflicts: each conflicting field with the manager that owns it.
+    """
+
+    def __init__(
+        self, message: str, *, conflicts: Sequence[FieldConflict] = (), **context: Any
+    ) -> None:
+        self.conflicts = tuple(conflicts)
+        context.setdefault("status", 409)
+        context.setdefault("reason", "Conflict")
+        super().__init__(message, **context)
+
+
+class NotFoundError(ApplyError):
+    """The object, or its kind, does not exist on the cluster."""
+
+
+class ForbiddenError(ApplyError):
+    """RBAC denied the operation; the message names the verb and resource."""
+
+
+class InvalidError(ApplyError):
+    """The server rejected the object as invalid (HTTP 422)."""
+
+
+class ImmutableFieldError(InvalidError):
+    """The change touches a field that cannot change after creation."""
+
+
+class RetryableError(ApplyError):
+    """A transient failure: throttling, a server error, a CRD not yet established."""
+
+
+class HealthError(ReconcileError):
+    """An object is Failed, or did not become Current within its timeout."""
+
+
+class PruneRefusedError(ReconcileError):
+    """A safety guard refused to prune (failed render, empty set, protected object)."""
+
+
+class ControlPlaneError(ReconcileError):
+    """The test control plane could not be built, started, or stopped.
+
+    The message names the binary and its flags and ends with the last lines of
+    its log.
+    """

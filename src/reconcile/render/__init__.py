@@ -1,0 +1,1 @@
+"""Renderers turn an artifact into manifests: YAML, Kustomize, Helm, Jsonnet, Python callables."""

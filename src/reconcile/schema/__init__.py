@@ -1,0 +1,1 @@
+"""Merge metadata for Kubernetes types: list and map types, patch strategies and merge keys."""
