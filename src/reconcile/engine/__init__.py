@@ -8,6 +8,13 @@ reconciler owns).
 """
 
 from reconcile.engine.annotations import HookDeletePolicy, HookPhase, ObjectPolicy
+from reconcile.engine.health import (
+    HealthCheck,
+    HealthChecks,
+    HealthResult,
+    Status,
+    wait_for_status,
+)
 from reconcile.engine.planner import (
     DependencyCycleError,
     Hook,
@@ -23,6 +30,9 @@ from reconcile.engine.planner import (
 
 __all__ = [
     "DependencyCycleError",
+    "HealthCheck",
+    "HealthChecks",
+    "HealthResult",
     "Hook",
     "HookDeletePolicy",
     "HookPhase",
@@ -30,9 +40,11 @@ __all__ = [
     "Plan",
     "Stage",
     "StageName",
+    "Status",
     "Wait",
     "WaitCondition",
     "Wave",
     "order_reconcilers",
     "plan",
+    "wait_for_status",
 ]
