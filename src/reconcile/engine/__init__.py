@@ -15,6 +15,13 @@ from reconcile.engine.health import (
     Status,
     wait_for_status,
 )
+from reconcile.engine.inventory import (
+    ApplySetParent,
+    Inventory,
+    InventoryError,
+    InventoryStore,
+    ObjectClient,
+)
 from reconcile.engine.planner import (
     DependencyCycleError,
     Hook,
@@ -29,6 +36,7 @@ from reconcile.engine.planner import (
 )
 
 __all__ = [
+    "ApplySetParent",
     "DependencyCycleError",
     "HealthCheck",
     "HealthChecks",
@@ -36,6 +44,10 @@ __all__ = [
     "Hook",
     "HookDeletePolicy",
     "HookPhase",
+    "Inventory",
+    "InventoryError",
+    "InventoryStore",
+    "ObjectClient",
     "ObjectPolicy",
     "Plan",
     "Stage",
