@@ -62,6 +62,8 @@ __all__ = [
     "wait_for_status",
 ]
 
+_MAX_INT32 = 2**31 - 1
+
 #: How long a Pod may stay unschedulable before it is ``Failed`` (kstatus: 15 s).
 SCHEDULE_WINDOW = dt.timedelta(seconds=15)
 
@@ -270,16 +272,14 @@ def _always_current(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
 
 
 def _deployment(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
-    # Without progressDeadlineSeconds the controller never sets Progressing.
-    progressing = _field(obj, "spec.progressDeadlineSeconds") is None
+    # Without progressDeadlineSeconds (or with the "never" value) the controller
+    # does not report progress, so the rollout counts as progressing.
+    progressing = _int(obj, "spec.progressDeadlineSeconds", _MAX_INT32) == _MAX_INT32
     available = False
     for c in _conditions(obj):
         if c.get("type") == "Progressing":
             if c.get("reason") == "ProgressDeadlineExceeded":
-                return HealthResult.failed(
-                    "ProgressDeadlineExceeded",
-                    _text(c, "message") or "Progress deadline exceeded",
-                )
+                return HealthResult.failed("ProgressDeadlineExceeded", "Progress deadline exceeded")
             if c.get("status") == "True" and c.get("reason") == "NewReplicaSetAvailable":
                 progressing = True
         elif c.get("type") == "Available" and c.get("status") == "True":
@@ -308,7 +308,7 @@ def _deployment(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
 
 def _statefulset(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
     if _str(obj, "spec.updateStrategy.type", "") == "OnDelete":
-        return HealthResult.current("StatefulSet is using the OnDelete update strategy")
+        return HealthResult.current("StatefulSet is using the ondelete update strategy")
     spec = _int(obj, "spec.replicas", 1)
     ready = _int(obj, "status.readyReplicas", 0)
     current = _int(obj, "status.currentReplicas", 0)
@@ -324,11 +324,11 @@ def _statefulset(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
     if partition != -1:
         if updated < spec - partition:
             return HealthResult.in_progress(
-                "PartitionRollout", f"Updated: {updated}/{spec - partition}"
+                "PartitionRollout", f"updated: {updated}/{spec - partition}"
             )
-        return HealthResult.current(f"Partition rollout complete. Updated: {updated}")
+        return HealthResult.current(f"Partition rollout complete. updated: {updated}")
     if spec > current:
-        return HealthResult.in_progress("LessCurrent", f"Current: {current}/{spec}")
+        return HealthResult.in_progress("LessCurrent", f"current: {current}/{spec}")
     if _str(obj, "status.currentRevision", "") != _str(obj, "status.updateRevision", ""):
         return HealthResult.in_progress(
             "RevisionMismatch", "Waiting for updated revision to match current"
@@ -456,7 +456,7 @@ def _job(obj: Mapping[str, Any], now: dt.datetime) -> HealthResult:
     if _str(obj, "status.startTime", "") == "":
         return HealthResult.in_progress("JobNotStarted", "Job not started")
     return HealthResult.current(
-        f"Job in progress. success: {succeeded}, active: {active}, failed: {failed}"
+        f"Job in progress. success:{succeeded}, active: {active}, failed: {failed}"
     )
 
 

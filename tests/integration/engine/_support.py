@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 from kubernetes_asyncio.dynamic import DynamicClient
 
 from reconcile.objects import JSONObject, ObjectRef
-from reconcile.testing import ControlPlane, ExistingCluster
+from reconcile.testing import ControlPlane, ExistingCluster, cache_dir, skip_or_fail
 
 FIELD_MANAGER = "reconcile-tests"
 
@@ -98,3 +104,43 @@ class Env:
     objects: KubeObjects
     namespace: str
     plane: ControlPlane | ExistingCluster
+
+
+KSTATUS_DIR = Path(__file__).resolve().parent / "kstatus"
+
+
+def build_kstatus_oracle() -> Path:
+    """Build (once, cached by source hash) the Go harness over cli-utils' kstatus."""
+    sources = [KSTATUS_DIR / name for name in ("go.mod", "go.sum", "main.go")]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    out = cache_dir() / "oracle" / f"kstatus-{digest}" / "kstatus-oracle"
+    if out.is_file():
+        return out
+    go = shutil.which("go")
+    if go is None:
+        skip_or_fail("the kstatus oracle needs the Go toolchain (`go` on PATH)")
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    done = subprocess.run(
+        [go, "build", "-o", str(tmp), "."],
+        cwd=KSTATUS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        skip_or_fail(f"building the kstatus oracle failed:\n{done.stderr[-2000:]}")
+    tmp.replace(out)
+    return out
+
+
+def kstatus(binary: Path, objects: list[JSONObject]) -> list[dict[str, str]]:
+    """kstatus' answers for ``objects``, one dict each (status, message, reason or error)."""
+    payload = "".join(orjson.dumps(o).decode() + "\n" for o in objects)
+    done = subprocess.run(
+        [str(binary)], input=payload, capture_output=True, text=True, timeout=60, check=True
+    )
+    return [orjson.loads(line) for line in done.stdout.splitlines()]
