@@ -9,6 +9,7 @@ removes the custom resources before their CRDs.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ async def test_flux_applies_in_plan_order(plain: Env, corpus_dir: Path) -> None:
                     await plain.objects.apply(m.obj)
             for wait in stage.wait_for:
                 result = await wait_for_status(
-                    lambda ref=wait.ref: plain.objects.get(ref), wait.ref, timeout=60
+                    functools.partial(plain.objects.get, wait.ref), wait.ref, timeout=60
                 )
                 assert result.status is Status.CURRENT
                 if wait.condition is WaitCondition.ESTABLISHED:
