@@ -170,7 +170,10 @@ def kind_rank(ref: ObjectRef) -> int:
     return _RANK.get((ref.group, ref.kind), _UNKNOWN_RANK)
 
 
-def _sort_key(ref: ObjectRef) -> tuple[int, str, str, str, str]:
+_Key = tuple[int, str, str, str, str]
+
+
+def _sort_key(ref: ObjectRef) -> _Key:
     return (kind_rank(ref), ref.group, ref.kind, ref.namespace or "", ref.name)
 
 
@@ -255,14 +258,14 @@ class Plan:
         return tuple(h for h in self.hooks if phase in h.phases)
 
 
-def _wait_for(manifests: Iterable[Manifest]) -> tuple[Wait, ...]:
+def _wait_for(refs: Iterable[ObjectRef]) -> tuple[Wait, ...]:
     waits: list[Wait] = []
-    for m in manifests:
-        gk = (m.ref.group, m.ref.kind)
+    for ref in refs:
+        gk = (ref.group, ref.kind)
         if gk == _CRD:
-            waits.append(Wait(m.ref, WaitCondition.ESTABLISHED))
+            waits.append(Wait(ref, WaitCondition.ESTABLISHED))
         elif gk == _NAMESPACE:
-            waits.append(Wait(m.ref, WaitCondition.ACTIVE))
+            waits.append(Wait(ref, WaitCondition.ACTIVE))
     return tuple(waits)
 
 
@@ -279,8 +282,8 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
         DuplicateObjectError: two manifests have the same identity.
     """
     seen: dict[ObjectRef, Manifest] = {}
-    grouped: dict[StageName, dict[int, list[Manifest]]] = {}
-    hooks: list[tuple[tuple[int, tuple[int, str, str, str, str]], Hook]] = []
+    grouped: dict[StageName, dict[int, list[tuple[_Key, ObjectRef, Manifest]]]] = {}
+    hooks: list[tuple[tuple[int, _Key], Hook]] = []
     for m in manifests:
         ref = m.ref
         if ref in seen:
@@ -297,21 +300,22 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
             hook = Hook(m, phases, hook_delete_policies(m), wave)
             hooks.append(((wave, _sort_key(ref)), hook))
             continue
-        grouped.setdefault(stage_of(ref), {}).setdefault(wave, []).append(m)
+        entry = (_sort_key(ref), ref, m)
+        grouped.setdefault(stage_of(ref), {}).setdefault(wave, []).append(entry)
 
     stages: list[Stage] = []
     for name in StageName:
         by_wave = grouped.get(name)
         if not by_wave:
             continue
+        ordered = {number: sorted(by_wave[number], key=lambda e: e[0]) for number in by_wave}
         waves = tuple(
-            Wave(number, tuple(sorted(by_wave[number], key=lambda m: _sort_key(m.ref))))
-            for number in sorted(by_wave)
+            Wave(number, tuple(m for _, _, m in ordered[number])) for number in sorted(ordered)
         )
-        stage_manifests = [m for w in waves for m in w.manifests]
-        stages.append(Stage(name, waves, _wait_for(stage_manifests)))
+        refs = [ref for number in sorted(ordered) for _, ref, _ in ordered[number]]
+        stages.append(Stage(name, waves, _wait_for(refs)))
 
-    keyed: dict[ObjectRef, tuple[int, int, tuple[int, str, str, str, str]]] = {}
+    keyed: dict[ObjectRef, tuple[int, int, _Key]] = {}
     stage_index = {name: i for i, name in enumerate(StageName)}
     for item in prune:
         if isinstance(item, Manifest):
