@@ -62,7 +62,7 @@ from reconcile.engine.annotations import (
     hook_phases,
     sync_wave,
 )
-from reconcile.errors import ConfigurationError, DuplicateObjectError
+from reconcile.errors import ConfigurationError, DuplicateObjectError, PruneRefusedError
 from reconcile.objects import Manifest, ObjectRef
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "Wait",
     "WaitCondition",
     "Wave",
+    "guard_prunes",
     "kind_rank",
     "order_reconcilers",
     "plan",
@@ -329,6 +330,33 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
 
     hooks.sort(key=lambda pair: pair[0])
     return Plan(tuple(stages), tuple(h for _, h in hooks), prunes)
+
+
+def guard_prunes(p: Plan, *, allow_empty: bool = False) -> None:
+    """Refuse a plan that would prune everything because nothing is desired.
+
+    An empty render is far more often a mistake (a wrong path, a broken
+    generator) than an intent, so a plan with prunes and no desired object is
+    refused unless ``allow_empty`` is set. (A failed fetch or render never
+    reaches the planner: no plan, no prune.)
+
+    Raises:
+        PruneRefusedError: nothing is desired, something would be pruned, and
+            ``allow_empty`` is false; the message counts and names the first prunes.
+
+    >>> guard_prunes(plan([], prune=[ObjectRef("v1", "ConfigMap", "a", "x")]))
+    Traceback (most recent call last):
+    ...
+    reconcile.errors.PruneRefusedError: the desired set is empty: refusing to prune 1 object \
+(ConfigMap x/a); allow an empty set to prune them
+    """
+    if p.prunes and not p.manifests and not allow_empty:
+        first = ", ".join(str(r) for r in p.prunes[:3]) + (", ..." if len(p.prunes) > 3 else "")
+        count = f"{len(p.prunes)} object" + ("s" if len(p.prunes) != 1 else "")
+        raise PruneRefusedError(
+            f"the desired set is empty: refusing to prune {count} ({first}); "
+            "allow an empty set to prune them"
+        )
 
 
 class DependencyCycleError(ConfigurationError):
