@@ -275,7 +275,9 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
 
     ``prune`` takes references, or live objects as manifests (whose
     ``sync-wave`` annotation then orders them too). References that are also
-    desired are not pruned.
+    desired are not pruned. Identity includes the namespace, so default the
+    namespaces of namespaced manifests *before* planning: a desired object
+    without its namespace does not match its inventory entry.
 
     Raises:
         ManifestValidationError: an annotation value is invalid (the error names
