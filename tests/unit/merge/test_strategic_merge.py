@@ -19,15 +19,20 @@ from reconcile.merge import (
     strategic_merge_patch,
 )
 from reconcile.merge._gofmt import go_sort, go_str, same
-from reconcile.schema import ANY, SchemaRegistry, for_kind
-
-POD = for_kind("v1", "Pod")
-DEPLOY = for_kind("apps/v1", "Deployment")
-assert POD is not None
-assert DEPLOY is not None
+from reconcile.schema import ANY, Node, SchemaRegistry, for_kind
 
 
-def pod(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+def _kind(api_version: str, kind: str) -> Node:
+    node = for_kind(api_version, kind)
+    assert node is not None
+    return node
+
+
+POD = _kind("v1", "Pod")
+DEPLOY = _kind("apps/v1", "Deployment")
+
+
+def pod(*containers: Any, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": list(containers), **spec}}
 
 
