@@ -144,3 +144,35 @@ class Oracle:
 
 def requests_for(op: str, cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"op": op, **case} for case in cases]
+
+
+def load_corpus_objects(corpus: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every Kubernetes object (a mapping with apiVersion and kind) of the corpus manifests.
+
+    Returns ``(file:document, object)`` pairs. Unrendered Helm templates are
+    skipped; a bare ``=`` (YAML 1.1's "value" tag) loads as the string ``"="``.
+    """
+    import yaml
+
+    class Loader(yaml.CSafeLoader):
+        pass
+
+    def value_tag(loader: yaml.Loader, node: yaml.Node) -> str:
+        return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+    Loader.add_constructor("tag:yaml.org,2002:value", value_tag)
+    out: list[tuple[str, dict[str, Any]]] = []
+    root = corpus / "manifests"
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "templates" in path.parts and "{{" in text:
+            continue
+        docs = [orjson.loads(text)] if path.suffix == ".json" else yaml.load_all(text, Loader)
+        for i, doc in enumerate(docs):
+            if isinstance(doc, dict) and "apiVersion" in doc and "kind" in doc:
+                # Through JSON, as objects reach the merge core (dates become strings).
+                obj = orjson.loads(orjson.dumps(doc, default=str))
+                out.append((f"{path.relative_to(root)}:{i}", obj))
+    return out
