@@ -64,7 +64,7 @@ def reverse_a_list(obj: JSON) -> None:
 
 
 def add_list_item(obj: JSON) -> None:
-    hit = _first(obj, lambda k, v: isinstance(v, list) and v and isinstance(v[0], dict))
+    hit = _first(obj, lambda k, v: isinstance(v, list) and bool(v) and isinstance(v[0], dict))
     if hit:
         new = copy.deepcopy(hit[2][0])
         for key in ("name", "containerPort", "port", "mountPath"):
