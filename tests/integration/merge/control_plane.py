@@ -141,3 +141,44 @@ def control_plane(bin_dir: Path, work: Path) -> Iterator[APIServer]:
                 proc.wait()
         for log in logs:
             log.close()
+
+
+class Discovery:
+    """Kind -> (collection path template, namespaced), from the server's discovery."""
+
+    def __init__(self, server: APIServer) -> None:
+        self.server = server
+        self._by_gv: dict[str, dict[str, tuple[str, bool]]] = {}
+
+    def resource(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        table = self._by_gv.get(api_version)
+        if table is None:
+            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            try:
+                listing = self.server.request("GET", base)
+            except Exception:
+                listing = {"resources": []}
+            table = {
+                r["kind"]: (f"{base}/{r['name']}", bool(r["namespaced"]))
+                for r in listing.get("resources", [])
+                if "/" not in r["name"]
+            }
+            self._by_gv[api_version] = table
+        return table.get(kind)
+
+    def forget(self, api_version: str) -> None:
+        self._by_gv.pop(api_version, None)
+
+    def create(self, obj: dict[str, Any], namespace: str) -> dict[str, Any] | None:
+        """Create ``obj`` and return the live object, or None when the kind is not served."""
+        found = self.resource(obj["apiVersion"], obj["kind"])
+        if found is None:
+            return None
+        base, namespaced = found
+        if namespaced:
+            prefix, _, plural = base.rpartition("/")
+            url = f"{prefix}/namespaces/{namespace}/{plural}"
+        else:
+            url = base
+        result: dict[str, Any] = self.server.request("POST", url, obj)
+        return result
