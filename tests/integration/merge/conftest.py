@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the oracle package
 
 from oracle import Oracle, OracleUnavailableError, build
-from reconcile.testing import skip_or_fail
+from reconcile.testing import ControlPlane, skip_or_fail
 
-from .control_plane import APIServer, control_plane, find_binaries
+from .control_plane import APIServer
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +31,7 @@ def oracle(oracle_binary: Path) -> Iterator[Oracle]:
 
 
 @pytest.fixture(scope="session")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServer]:
-    bin_dir = find_binaries()
-    if bin_dir is None:
-        skip_or_fail(
-            "kube-apiserver and etcd not found (KUBEBUILDER_ASSETS or ~/.cache/reconcile/k8s)"
-        )
-    with control_plane(bin_dir, tmp_path_factory.mktemp("control-plane")) as server:
-        yield server
+def api_server(control_plane: object) -> APIServer:
+    if not isinstance(control_plane, ControlPlane):
+        pytest.skip("needs reconcile.testing's own control plane (not USE_EXISTING_CLUSTER)")
+    return APIServer(control_plane)

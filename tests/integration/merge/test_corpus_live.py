@@ -11,7 +11,6 @@ import copy
 import json
 import re
 import time
-import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from oracle import Oracle, load_corpus_objects
 
-from .control_plane import APIServer, Discovery
+from .control_plane import APIServer, Discovery, HTTPStatusError
 from .corpus_edits import scenarios
 from .merge_harness import Case, Report, compare
 
@@ -79,7 +78,7 @@ def live_objects(
             body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(desired)
         try:
             live = disco.create(body, ns)
-        except urllib.error.HTTPError as e:  # refused by validation: not a merge question
+        except HTTPStatusError as e:  # refused by validation: not a merge question
             refused.append(f"{where} {desired['kind']}: HTTP {e.code}")
             continue
         if live is None:
