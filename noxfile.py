@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
+# CI points this at a cache under $HOME, so clean clones reuse the virtualenvs.
+nox.options.envdir = os.environ.get("RECONCILE_NOX_ENVDIR", ".nox")
 nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
@@ -18,6 +22,13 @@ def tests(session: nox.Session) -> None:
     session.install("-e", DEV)
     args = session.posargs or ["tests"]
     session.run("pytest", *args)
+
+
+@nox.session(python=PYTHON)
+def assets(session: nox.Session) -> None:
+    """Find or build the control-plane binaries (kube-apiserver, etcd, controller-manager)."""
+    session.install("-e", DEV)
+    session.run("python", "-m", "reconcile.testing", "build", "--controller-manager")
 
 
 @nox.session(python=PYTHON)
