@@ -32,8 +32,11 @@ Example:
     ...        "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "1000m"}},
     ...                                 "ports": [{"containerPort": 80}]}]},
     ...        "status": {"phase": "Running"}}
-    >>> normalize(pod)
-    {'apiVersion': 'v1', 'kind': 'Pod', 'metadata': {'name': 'p'}, 'spec': {'containers': [{'name': 'c', 'resources': {'limits': {'cpu': '1'}}, 'ports': [{'containerPort': 80, 'protocol': 'TCP'}]}]}}
+    >>> n = normalize(pod)
+    >>> n["metadata"], "status" in n
+    ({'name': 'p'}, False)
+    >>> n["spec"]["containers"][0]["resources"], n["spec"]["containers"][0]["ports"]
+    ({'limits': {'cpu': '1'}}, [{'containerPort': 80, 'protocol': 'TCP'}])
     >>> rule = IgnoreRule(kind="Deployment", pointers=("/spec/replicas",))
     >>> rule.matches({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})
     True
@@ -48,7 +51,7 @@ from typing import Any, Final
 
 import attrs
 
-from reconcile.errors import ConfigurationError
+from reconcile.errors import ConfigurationError, MergeError
 from reconcile.merge._fieldsets import RawSet, raw_union
 from reconcile.merge._quantity import canonical_quantity
 from reconcile.merge._ssa import _item_pe, manager_key, schema_for
@@ -107,7 +110,7 @@ def _norm(value: Any, node: Node) -> Any:
         if node.quantity and isinstance(value, str | int | float) and not isinstance(value, bool):
             try:
                 return canonical_quantity(value)
-            except Exception:  # noqa: BLE001 - an invalid quantity stays as written
+            except MergeError:  # an invalid quantity stays as written
                 return value
         if node.int_or_string and isinstance(value, str) and value.isdigit():
             return int(value)
@@ -153,6 +156,12 @@ def _parse_pointer(pointer: str) -> tuple[str, ...]:
     return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        return (values,)
+    return tuple(values)
+
+
 @attrs.frozen(slots=True)
 class IgnoreRule:
     """Differences to ignore on the objects a rule selects.
@@ -172,8 +181,8 @@ class IgnoreRule:
     kind: str | None = None
     namespace: str | None = None
     name: str | None = None
-    pointers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    managers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    pointers: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    managers: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def __attrs_post_init__(self) -> None:
         for p in self.pointers:
@@ -209,10 +218,8 @@ def _take(desired: Any, live: Any, parts: Sequence[str]) -> Any:
             lv = live.get(k, _MISSING) if isinstance(live, dict) else _MISSING
             if lv is _MISSING and not rest:
                 del out[k]
-            elif lv is _MISSING:
-                continue
             else:
-                out[k] = _take(desired[k], lv, rest)
+                out[k] = _take(desired[k], None if lv is _MISSING else lv, rest)
         return out
     if isinstance(desired, list):
         indexes = range(len(desired)) if head == "*" else [int(head)] if head.isdigit() else []
@@ -224,8 +231,8 @@ def _take(desired: Any, live: Any, parts: Sequence[str]) -> Any:
             lv = live[i] if isinstance(live, list) and i < len(live) else _MISSING
             if lv is _MISSING and not rest:
                 drop.append(i)
-            elif lv is not _MISSING:
-                out_list[i] = _take(desired[i], lv, rest)
+            else:
+                out_list[i] = _take(desired[i], None if lv is _MISSING else lv, rest)
         for i in reversed(drop):
             del out_list[i]
         return out_list
@@ -285,7 +292,8 @@ def apply_ignore_rules(
 ) -> dict[str, Any]:
     """``desired`` with every ignored field set to its live value (or removed).
 
-    Applying the result leaves ignored fields as they are. Fields owned by an
+    Applying the result leaves ignored fields as they are. A create (``live``
+    is None) keeps the desired values of ignored pointers. Fields owned by an
     ignored manager are ignored (the applier ``manager`` itself never is).
 
     >>> rule = IgnoreRule(kind="Deployment", managers=("hpa",))
@@ -304,7 +312,7 @@ def apply_ignore_rules(
     for rule in rules:
         if not rule.matches(desired):
             continue
-        for pointer in rule.pointers:
+        for pointer in rule.pointers if live is not None else ():
             taken = _take(out, live_obj, _parse_pointer(pointer))
             assert isinstance(taken, dict)
             out = taken

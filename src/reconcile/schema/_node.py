@@ -77,6 +77,7 @@ class Node:
         "list_map_keys",
         "list_type",
         "map_type",
+        "memo",
         "name",
         "quantity",
         "strict",
@@ -109,6 +110,8 @@ class Node:
         self.int_or_string = int_or_string
         self.strict = strict
         self._fields: dict[str, FieldMeta] | None = fields
+        #: a cache for algorithms that derive facts from the schema (keyed by their name)
+        self.memo: dict[str, Any] = {}
         self._raw: Mapping[str, Any] | None = None
         self._table: TypeTable | None = None
 

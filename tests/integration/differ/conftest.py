@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from differ_support import Admin
 
 from reconcile.testing import ControlPlane
+
+from .differ_support import Admin
 
 
 @pytest.fixture(scope="session")

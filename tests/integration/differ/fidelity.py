@@ -17,10 +17,11 @@ from typing import Any
 
 import attrs
 import yaml
-from differ_support import Admin
 
 from reconcile.merge import ApplyPrediction, manager_key, predict_apply
 from reconcile.merge._fieldsets import _member as member
+
+from .differ_support import Admin
 
 _SERVER_META = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from differ_support import Admin, configmap, deployment, service
-from fidelity import Outcome, Scenario, load_corpus, run_all, scenario_for
+
+from .differ_support import Admin, configmap, deployment, service
+from .fidelity import Outcome, Scenario, load_corpus, run_all, scenario_for
 
 pytestmark = pytest.mark.integration
 

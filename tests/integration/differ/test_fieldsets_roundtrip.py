@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from differ_support import Admin, configmap, deployment, service
 
 from reconcile.merge import FieldSet, fieldset_of
 from reconcile.schema import for_kind
+
+from .differ_support import Admin, configmap, deployment, service
 
 pytestmark = pytest.mark.integration
 
