@@ -78,7 +78,7 @@ def test_ignore_pointers_take_the_live_value() -> None:
             "template": {"spec": {"containers": [{"name": "c", "image": "live"}]}},
         },
     }
-    desired = {
+    desired: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "d", "namespace": "prod-eu"},
