@@ -5,8 +5,10 @@ which two objects that the API server treats as the same compare equal:
 
 * ``status`` and server-set metadata (``resourceVersion``, ``uid``,
   ``generation``, ``managedFields``, ``creationTimestamp``, ``selfLink``) and
-  annotations controllers write (``deployment.kubernetes.io/revision``,
-  ``deprecated.daemonset.template.generation``) are dropped;
+  annotations controllers and tools write for themselves
+  (``deployment.kubernetes.io/revision``,
+  ``deprecated.daemonset.template.generation``, kubectl's last-applied
+  configuration) are dropped;
 * quantities are canonical (``"1000m"`` -> ``"1"``, ``"1024Mi"`` -> ``"1Gi"``);
 * int-or-string values that are decimal strings compare as numbers;
 * empty values (``null``, ``{}``, ``[]``) are dropped: empty and absent are the same;
@@ -77,10 +79,11 @@ SERVER_METADATA: Final = (
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
 )
-#: Annotations controllers and the API server write; never drift.
+#: Annotations controllers and tools write for themselves; never drift.
 SERVER_ANNOTATIONS: Final = (
     "deployment.kubernetes.io/revision",
     "deprecated.daemonset.template.generation",
+    "kubectl.kubernetes.io/last-applied-configuration",
 )
 _PORT_TYPES: Final = frozenset(
     {"core.v1.ContainerPort", "core.v1.ServicePort", "networking.v1.NetworkPolicyPort"}

@@ -56,6 +56,8 @@ class Outcome:
     ok: bool
     detail: str = ""
     skipped: bool = False
+    in_sync: bool = False
+    refused: bool = False
 
 
 _SERVER_ANNOTATIONS = (
@@ -145,7 +147,7 @@ def judge(case: str, live: dict[str, Any], final: Final, status: int, body: Any)
         theirs = server_conflicts(body)
         if not pred.refused or mine != theirs:
             return Outcome(case, False, f"409 {sorted(theirs)} vs predicted {sorted(mine)}")
-        return Outcome(case, True)
+        return Outcome(case, True, refused=True)
     if status not in (200, 201):
         return Outcome(case, True, f"server said {status}", skipped=True)
     if pred.refused:
@@ -166,7 +168,7 @@ def judge(case: str, live: dict[str, Any], final: Final, status: int, body: Any)
             f"in-sync: predicted {pred.in_sync} server {server_in_sync}: "
             f"{_delta(content(live), content(pred.object))}",
         )
-    return Outcome(case, True)
+    return Outcome(case, True, in_sync=server_in_sync)
 
 
 def _delta(a: Any, b: Any) -> str:

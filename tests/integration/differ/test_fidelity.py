@@ -37,7 +37,12 @@ def _protect(path: tuple[Any, ...]) -> bool:
 def _report(results: list[Outcome], minimum: int) -> None:
     bad = [r for r in results if not r.ok]
     judged = [r for r in results if not r.skipped]
-    print(f"{len(results)} cases, {len(judged)} judged, {len(bad)} disagreements")
+    in_sync = sum(r.in_sync for r in results)
+    refused = sum(r.refused for r in results)
+    print(
+        f"{len(results)} cases, {len(judged)} judged ({in_sync} in sync, {refused} refused"
+        f" with 409), {len(bad)} disagreements"
+    )
     assert len(judged) >= minimum
     assert not bad, "\n".join(f"{r.case}: {r.detail}" for r in bad[:10])
 
