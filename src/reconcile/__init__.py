@@ -11,6 +11,7 @@ Everything public is re-exported here and listed in ``__all__``.
 True
 """
 
+from reconcile.diff import DefaultDiffer, Differ, FieldChange, ObjectDiff
 from reconcile.errors import (
     ApplyError,
     ConfigurationError,
@@ -39,7 +40,6 @@ from reconcile.errors import (
     SubstitutionError,
     ToolError,
 )
-from reconcile.diff import DefaultDiffer, Differ, FieldChange, ObjectDiff
 from reconcile.merge import IgnoreRule
 from reconcile.objects import Manifest, ObjectRef, Origin
 

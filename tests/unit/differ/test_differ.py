@@ -41,7 +41,7 @@ def live_of(differ: DefaultDiffer, desired: dict[str, Any]) -> dict[str, Any]:
     created = differ.diff(desired, None)
     assert created.action == "create"
     assert created.predicted is not None
-    live = json.loads(json.dumps(created.predicted))
+    live: dict[str, Any] = json.loads(json.dumps(created.predicted))
     # what the server adds on its own: defaults and identity
     live["metadata"].update(uid="u1", resourceVersion="9", generation=1)
     live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
