@@ -204,7 +204,10 @@ def merge_values(live: Any, config: Any, node: Node, path: str = "") -> Any:
                     cv if lv == cv else merge_values(lv, cv, _child(node, k, path), f"{path}.{k}")
                 )
             else:
-                _child(node, k, path)
+                child = _child(node, k, path)
+                if cv == [] and _granular_list(child):
+                    # sets no field, and the server's encoding omits the empty list
+                    continue
                 out[k] = cv
         return out
     if isinstance(config, list) and isinstance(live, list) and _granular_list(node):
