@@ -79,6 +79,7 @@ __all__ = [
     "manager_key",
     "predict_apply",
     "schema_for",
+    "stored_form",
 ]
 
 #: How the server tells managers apart: (manager, operation, apiVersion of an Update, subresource).
@@ -563,6 +564,19 @@ def _fold_string_data(obj: dict[str, Any]) -> dict[str, Any]:
         data[k] = base64.b64encode(str(v).encode()).decode()
     out["data"] = data
     return out
+
+
+def stored_form(obj: Mapping[str, Any], schema: Node) -> dict[str, Any]:
+    """What the API server stores for a written object: quantities canonical,
+    ``stringData`` folded into ``data``, defaults inside atomic structs.
+
+    >>> from reconcile.schema import for_kind
+    >>> stored_form({"apiVersion": "v1", "kind": "Secret", "stringData": {"a": "b"}},
+    ...             for_kind("v1", "Secret"))
+    {'apiVersion': 'v1', 'kind': 'Secret', 'data': {'a': 'Yg=='}}
+    """
+    out = _canonicalise(dict(obj), schema)
+    return _fold_string_data(out)
 
 
 # -- the prediction -----------------------------------------------------------
