@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gc
+import importlib
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -62,9 +63,7 @@ def _corpus() -> Path:
 
 def _oracle_module() -> Any:
     sys.path.insert(0, str(REPO / "tests"))
-    import oracle
-
-    return oracle
+    return importlib.import_module("oracle")
 
 
 def server_defaults(obj: JSON) -> JSON:
@@ -254,7 +253,8 @@ def in_sync_cost(items: list[Item], repeat: int) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks merge", description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best kept)")
-    parser.add_argument("--quick", action="store_true", help="fewer runs; skip deepdiff at 0 %%")
+    parser.add_argument("--quick", action="store_true", help="two runs per measurement")
+    parser.add_argument("--profile", action="store_true", help="print where our time goes")
     args = parser.parse_args(argv)
     repeat = 2 if args.quick else args.repeat
     oracle = _oracle_module()
@@ -262,51 +262,63 @@ def main(argv: list[str]) -> int:
     binary = oracle.build()
     n = len(objects)
     rows: list[dict[str, Any]] = []
-    for changed in (0.0, 0.01, 1.0):
-        items = build_items(objects, changed)
-        ours_s = _best(lambda items=items: run_ours(items), repeat)
-        ours_changed = run_ours(items)
-        go_inside, go_process, go_changed = run_go(binary, items, repeat)
-        if ours_changed != go_changed:
-            print(
-                f"warning: {ours_changed} vs Go's {go_changed} non-empty patches", file=sys.stderr
+    from reconcile.schema import is_strategic
+
+    classes = {
+        "all": objects,
+        "strategic": [o for o in objects if is_strategic(o["apiVersion"], o["kind"])],
+        "json-merge": [o for o in objects if not is_strategic(o["apiVersion"], o["kind"])],
+    }
+    for label, subset in classes.items():
+        for changed in (0.0, 0.01, 1.0):
+            items = build_items(subset, changed)
+            ours_s = _best(functools.partial(run_ours, items), repeat)
+            ours_changed = run_ours(items)
+            go_inside, go_process, go_changed = run_go(binary, items, repeat)
+            if ours_changed != go_changed:
+                print(
+                    f"warning: {ours_changed} vs Go's {go_changed} non-empty patches",
+                    file=sys.stderr,
+                )
+            jp_s = _best(functools.partial(run_jsonpatch, items), repeat)
+            dd_s = _best(functools.partial(run_deepdiff, items), 1) if label == "all" else 0.0
+            rows.append(
+                {
+                    "objects": label,
+                    "count": len(subset),
+                    "changed": changed,
+                    "non_empty_patches": ours_changed,
+                    "reconcile_s": ours_s,
+                    "go_inside_s": go_inside,
+                    "go_process_s": go_process,
+                    "jsonpatch_s": jp_s,
+                    "deepdiff_s": dd_s,
+                }
             )
-        jp_s = _best(lambda items=items: run_jsonpatch(items), repeat)
-        dd_s = _best(lambda items=items: run_deepdiff(items), 1)
-        rows.append(
-            {
-                "changed": changed,
-                "objects": n,
-                "non_empty_patches": ours_changed,
-                "reconcile_s": ours_s,
-                "go_inside_s": go_inside,
-                "go_process_s": go_process,
-                "jsonpatch_s": jp_s,
-                "deepdiff_s": dd_s,
-            }
-        )
     sync = in_sync_cost(build_items(objects, 0.0), repeat)
 
-    def ops(seconds: float) -> str:
-        return f"{n / seconds:>10,.0f}"
+    def ops(count: int, seconds: float) -> str:
+        return f"{count / seconds:>10,.0f}" if seconds else f"{'-':>10}"
 
-    print(f"three-way patch creation, {n} corpus objects, JSON decoding included (objects/s)")
-    header = (
-        f"{'changed':>8} {'reconcile':>10} {'go inside':>10} {'go process':>10} "
+    print(f"three-way patch creation over {n} corpus objects, JSON decoding included (objects/s)")
+    print(
+        f"{'objects':>10} {'changed':>8} {'reconcile':>10} {'go inside':>10} {'go process':>10} "
         f"{'jsonpatch':>10} {'deepdiff':>10} {'vs go in':>9} {'vs go proc':>10}"
     )
-    print(header)
     for r in rows:
+        k = r["count"]
         print(
-            f"{r['changed']:>8.0%} {ops(r['reconcile_s'])} {ops(r['go_inside_s'])} "
-            f"{ops(r['go_process_s'])} {ops(r['jsonpatch_s'])} {ops(r['deepdiff_s'])} "
-            f"{r['go_inside_s'] / r['reconcile_s']:>8.2f}x {r['go_process_s'] / r['reconcile_s']:>9.2f}x"
+            f"{r['objects']:>10} {r['changed']:>8.0%} {ops(k, r['reconcile_s'])} "
+            f"{ops(k, r['go_inside_s'])} {ops(k, r['go_process_s'])} "
+            f"{ops(k, r['jsonpatch_s'])} {ops(k, r['deepdiff_s'])} "
+            f"{r['go_inside_s'] / r['reconcile_s']:>8.2f}x "
+            f"{r['go_process_s'] / r['reconcile_s']:>9.2f}x"
         )
     ratio_one = sync["verdict_s"] / sync["decode_current_s"]
     ratio_three = sync["verdict_s"] / sync["decode_all_three_s"]
     print(
-        f"in-sync verdict: {sync['verdict_s'] / n * 1e6:.1f} us/object = {ratio_one:.2f}x an orjson "
-        f"decode of the live object, {ratio_three:.2f}x decoding all three documents"
+        f"in-sync verdict: {sync['verdict_s'] / n * 1e6:.1f} us/object = {ratio_one:.2f}x "
+        f"an orjson decode of the live object, {ratio_three:.2f}x decoding all three documents"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
@@ -325,6 +337,15 @@ def main(argv: list[str]) -> int:
     }
     (RESULTS / "merge.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {RESULTS / 'merge.json'}")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        items = build_items(objects, 1.0)
+        profiler = cProfile.Profile()
+        profiler.runcall(run_ours, items)
+        print("profile of reconcile at 100 % changed (top 15 by own time):")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     return 0
 
 

@@ -18,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 HERE = Path(__file__).resolve().parent
 SOURCES = ("main.go", "go.mod", "go.sum")
 
@@ -93,6 +91,8 @@ class Oracle:
 
     def batch(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answer each request (in order); each answer has ``result`` or ``error``."""
+        import orjson
+
         proc = self._proc
         assert proc.stdin is not None
         assert proc.stdout is not None
@@ -152,6 +152,7 @@ def load_corpus_objects(corpus: Path) -> list[tuple[str, dict[str, Any]]]:
     Returns ``(file:document, object)`` pairs. Unrendered Helm templates are
     skipped; a bare ``=`` (YAML 1.1's "value" tag) loads as the string ``"="``.
     """
+    import orjson
     import yaml
 
     class Loader(yaml.CSafeLoader):

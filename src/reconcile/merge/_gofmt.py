@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-__all__ = ["go_eq", "go_slice_stable", "go_sort", "go_str", "hkey", "same"]
+__all__ = ["go_eq", "go_slice_stable", "go_sort", "go_str", "hkey", "same", "strictly_same"]
 
 T = TypeVar("T")
 
@@ -104,7 +104,14 @@ def same(a: Any, b: Any) -> bool:
         return True
     if a != b:
         return False
+    return strictly_same(a, b)
+
+
+def strictly_same(a: Any, b: Any) -> bool:
+    """Given ``a == b``, whether the JSON types agree too (see :func:`same`)."""
     try:
+        if orjson.dumps(a) == orjson.dumps(b):
+            return True
         return orjson.dumps(a, option=_SORTED) == orjson.dumps(b, option=_SORTED)
     except (TypeError, orjson.JSONEncodeError):
         return False
@@ -121,7 +128,7 @@ def go_sort(items: list[T], key: Callable[[T], str]) -> list[T]:
     if n <= 1:
         return list(items)
     keys = [key(x) for x in items]
-    if n > _SORT_INSERTION:
+    if n > _SORT_INSERTION or len(set(keys)) == n:  # unique keys: any sort agrees
         order = sorted(range(n), key=keys.__getitem__)
         return [items[i] for i in order]
     out = list(items)

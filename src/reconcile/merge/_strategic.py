@@ -20,7 +20,15 @@ from __future__ import annotations
 from typing import Any, Final
 
 from reconcile.errors import MergeError
-from reconcile.merge._gofmt import go_eq, go_slice_stable, go_sort, go_str, hkey, same
+from reconcile.merge._gofmt import (
+    go_eq,
+    go_slice_stable,
+    go_sort,
+    go_str,
+    hkey,
+    same,
+    strictly_same,
+)
 from reconcile.schema import ANY, FieldMeta, Node
 
 __all__ = [
@@ -181,45 +189,54 @@ def _diff_maps(
     original: dict[str, Any], modified: dict[str, Any], node: Node, opts: int
 ) -> dict[str, Any]:
     patch: dict[str, Any] = {}
-    retain = opts & _RETAIN
-    retain_list: list[str] | None = [] if retain else None
+    retain_list: list[str] | None = [] if opts & _RETAIN else None
     ignore_changes = opts & _IGNORE_CHANGES
+    field = node.field
+    missing = _MISSING
     for key, mv in modified.items():
         if retain_list is not None and mv is not None:
             retain_list.append(key)
-        if key not in original:
+        ov = original.get(key, missing)
+        if ov is missing:
             if not ignore_changes:
                 patch[key] = mv
             continue
-        ov = original[key]
-        if key == DIRECTIVE:
-            if type(ov) is not str or type(mv) is not str:
-                raise _FailError(f"invalid value for special key: {DIRECTIVE}").at(key)
-            if ov != mv:
+        t = type(ov)
+        if t is str and type(mv) is str:  # the common case; also "$patch" with strings
+            if ov != mv and not ignore_changes:
                 patch[key] = mv
             continue
-        t = type(ov)
+        if key == DIRECTIVE:
+            raise _FailError(f"invalid value for special key: {DIRECTIVE}").at(key)
         if t is not type(mv):
             if not ignore_changes:
                 patch[key] = mv
             continue
         try:
             if t is dict:
-                if same(ov, mv):
-                    meta = node.field(key)
-                    if meta is None or not _map_field_needs_walk(meta):
+                if ov == mv:
+                    meta = field(key)
+                    if meta is None:
+                        if strictly_same(ov, mv):
+                            continue
+                    elif (ignore_changes or not _walk_flags(meta)[0]) and strictly_same(ov, mv):
                         continue
                 _handle_map_diff(key, ov, mv, patch, node, opts)
             elif t is list:
-                if same(ov, mv):
-                    meta = node.field(key)
-                    if meta is None or not _list_field_needs_walk(meta, ov):
+                if ov == mv:
+                    meta = field(key)
+                    if meta is None:
+                        if strictly_same(ov, mv):
+                            continue
+                    elif (ignore_changes or not _list_field_needs_walk(meta, ov)) and strictly_same(
+                        ov, mv
+                    ):
                         continue
                 _handle_slice_diff(key, ov, mv, patch, node, opts)
             else:
                 if t not in _SCALARS:
                     raise _FailError(f"not a JSON value: {t.__name__}")
-                if not ignore_changes and ov != mv:
+                if ov != mv and not ignore_changes:
                     patch[key] = mv
         except _FailError as e:
             raise e.at(key) from None
@@ -230,6 +247,26 @@ def _diff_maps(
     if retain_list and (patch or _has_additional_new_field(original, modified)):
         patch[RETAIN_KEYS] = go_sort(retain_list, go_str)
     return patch
+
+
+def _walk_flags(meta: FieldMeta) -> tuple[bool, bool, bool]:
+    """(equal maps need a walk, merge strategy, equal lists of maps need a walk), cached."""
+    flags = meta.memo
+    if flags is None:
+        try:
+            _, strategy = _strategies(meta)
+        except _FailError:
+            flags = (True, True, True)
+        else:
+            sub = meta.node
+            items = sub.items if sub.kind == "list" else None
+            flags = (
+                strategy == REPLACE or _equal_needs_walk(sub),
+                strategy == MERGE,
+                items is None or _equal_needs_walk(items),
+            )
+        meta.memo = flags
+    return flags  # type: ignore[no-any-return]
 
 
 def _map_field_needs_walk(meta: FieldMeta) -> bool:
@@ -243,16 +280,11 @@ def _map_field_needs_walk(meta: FieldMeta) -> bool:
 def _list_field_needs_walk(meta: FieldMeta, value: list[Any]) -> bool:
     if not value:
         return False
-    try:
-        _, strategy = _strategies(meta)
-    except _FailError:
-        return True
-    if strategy != MERGE:
+    _, merge, items_walk = _walk_flags(meta)
+    if not merge:
         return False
-    sub = meta.node
-    items = sub.items if sub.kind == "list" else None
     if type(value[0]) is dict:
-        return items is None or _equal_needs_walk(items)
+        return items_walk
     return True  # a primitive merge list: Go's sorted-in-place comparison decides
 
 
@@ -313,23 +345,22 @@ def _deep_equal(a: Any, b: Any) -> bool:
 
 
 def _slice_element_type(*lists: list[Any]) -> type:
-    prev: type | None = None
-    for lst in lists:
-        for v in lst:
-            t = type(v)
-            if prev is None:
-                if v is None:
-                    raise _FailError("a list item is null")
-                if t is list:
-                    raise _FailError("lists of lists are not supported")
-                prev = t
-            elif prev is not t:
-                raise _FailError(
-                    f"list element types are not identical: {[go_str(x) for x in lists]}"
-                )
-    if prev is None:
+    types = {type(v) for lst in lists for v in lst}
+    if len(types) == 1:
+        t = types.pop()
+        if t is list:
+            raise _FailError("lists of lists are not supported")
+        if t is type(None):
+            raise _FailError("a list item is null")
+        return t
+    if not types:
         raise _FailError("no elements in any of the given slices")
-    return prev
+    first = next(v for lst in lists for v in lst)
+    if first is None:
+        raise _FailError("a list item is null")
+    if type(first) is list:
+        raise _FailError("lists of lists are not supported")
+    raise _FailError(f"list element types are not identical: {go_str(list(lists))}")
 
 
 def _diff_lists(
@@ -342,10 +373,14 @@ def _diff_lists(
     kind = _slice_element_type(original, modified)
     order: list[Any] | None = None
     if kind is dict:
-        patch_list, del_list = _diff_lists_of_maps(original, modified, items, merge_key, opts)
-        patch_list = _normalize_slice_order(patch_list, modified, merge_key, True)
-        order_same = _is_order_same(original, modified, merge_key)
-        patch_list.extend(del_list)
+        aligned = _aligned_pairs(original, modified, merge_key, items, opts)
+        if aligned is not None:
+            patch_list, order_same = aligned, True
+        else:
+            patch_list, del_list = _diff_lists_of_maps(original, modified, items, merge_key, opts)
+            patch_list = _normalize_slice_order(patch_list, modified, merge_key, True)
+            order_same = _is_order_same(original, modified, merge_key)
+            patch_list.extend(del_list)
         if opts & _SET_ORDER and (
             (not (opts & _IGNORE_CHANGES) and (patch_list or not order_same))
             or (not (opts & _IGNORE_DELETIONS) and patch_list)
@@ -360,6 +395,45 @@ def _diff_lists(
     ):
         order = modified
     return add, dels, order
+
+
+def _aligned_pairs(
+    original: list[Any], modified: list[Any], merge_key: str, items: Node, opts: int
+) -> list[Any] | None:
+    """The fast path for two lists with the same unique merge keys in the same order.
+
+    Then Go pairs item i with item i, deletes and adds nothing, and the patch
+    list comes out in the modified list's order; anything else returns None
+    and takes the general path.
+    """
+    n = len(original)
+    if n != len(modified) or not merge_key:
+        return None
+    o_keys = []
+    m_keys = []
+    for o, m in zip(original, modified, strict=True):
+        if merge_key not in o or merge_key not in m:
+            return None
+        ok, mk = o[merge_key], m[merge_key]
+        if type(ok) is not type(mk) or type(ok) not in (str, int):
+            return None
+        o_keys.append(ok)
+        m_keys.append(mk)
+    if o_keys != m_keys or len(set(m_keys)) != n:
+        return None
+    patch: list[Any] = []
+    walk = not (opts & _IGNORE_CHANGES) and _equal_needs_walk(items)
+    for i, (o, m) in enumerate(zip(original, modified, strict=True)):
+        if o == m and not walk and strictly_same(o, m):
+            continue
+        try:
+            sub = _diff_maps(o, m, items, opts)
+        except _FailError as e:
+            raise e.at(_item_seg(m, merge_key, i)) from None
+        if sub:
+            sub[merge_key] = m_keys[i]
+            patch.append(sub)
+    return patch
 
 
 def _is_order_same(original: list[Any], modified: list[Any], merge_key: str) -> bool:
@@ -479,7 +553,7 @@ def _diff_lists_of_maps(
             m_kv = _merge_key_value_in(m_el, merge_key, modified)
             m_s = go_str(m_kv)
         if o_in and m_in and o_s == m_s:
-            if not same(o_el, m_el) or _equal_needs_walk(items):
+            if not same(o_el, m_el) or (not (opts & _IGNORE_CHANGES) and _equal_needs_walk(items)):
                 try:
                     sub = _diff_maps(o_el, m_el, items, opts)
                 except _FailError as e:
@@ -1169,7 +1243,9 @@ def create_three_way_merge_patch(
     c = _object(current, "current")
     try:
         delta = _diff_maps(c, m, schema, _SET_ORDER | _IGNORE_DELETIONS)
-        deletions = _diff_maps(o, m, schema, _SET_ORDER | _IGNORE_CHANGES)
+        # With changes ignored, equal values never yield anything: last applied == desired
+        # (the steady state) has no deletions.
+        deletions = {} if same(o, m) else _diff_maps(o, m, schema, _SET_ORDER | _IGNORE_CHANGES)
         if not deletions:
             return _merge_map({}, delta, schema, False, False) if delta else {}
         return _merge_map(deletions, delta, schema, False, False)

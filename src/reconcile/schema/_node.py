@@ -22,7 +22,7 @@ class FieldMeta:
         merge_key: ``x-kubernetes-patch-merge-key`` (``patchMergeKey``), or None.
     """
 
-    __slots__ = ("merge_key", "name", "node", "patch_strategies")
+    __slots__ = ("memo", "merge_key", "name", "node", "patch_strategies")
 
     def __init__(
         self,
@@ -35,6 +35,8 @@ class FieldMeta:
         self.node = node
         self.patch_strategies = patch_strategies
         self.merge_key = merge_key
+        #: a cache for algorithms that derive facts from the field's metadata
+        self.memo: Any = None
 
     def __repr__(self) -> str:
         extra = ""

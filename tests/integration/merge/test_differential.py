@@ -67,6 +67,7 @@ def test_generated_objects_match_go(oracle: Oracle, versions: list[tuple[Any, An
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(6 * 3600)
 @pytest.mark.skipif(not FUZZ, reason="set RECONCILE_FUZZ=1 (the nox fuzz session)")
 @settings(settings.get_profile("merge-fuzz"))
 @given(batches)
