@@ -23,6 +23,8 @@ from reconcile.merge import (
 )
 from reconcile.merge._fieldsets import _go_json
 from reconcile.merge._ssa import (
+    _canonicalise,
+    _fold_string_data,
     _granular_dict,
     _granular_list,
     _item_pe,
@@ -96,11 +98,19 @@ def _zero(v: Any) -> bool:
     return v is None or v is False or v == 0 or v == "" or v == {} or v == []
 
 
-def _contains(c: Any, l: Any, node: Node, fs: Mapping[str, Any]) -> bool:  # noqa: E741
-    """Whether applying ``c`` onto ``l`` changes nothing (exact values; conservative)."""
-    if isinstance(c, dict):
-        if not isinstance(l, dict) or not _granular_dict(node):
-            return False
+def _contains(
+    c: Any,
+    l: Any,  # noqa: E741
+    node: Node,
+    fs: Mapping[str, Any],
+    others: list[Mapping[str, Any]],
+) -> bool:
+    """Whether applying ``c`` onto ``l`` changes nothing (conservative: False when unsure).
+
+    ``fs`` is the applying manager's field set at this node, ``others`` the
+    other managers' sets that reach it.
+    """
+    if isinstance(c, dict) and isinstance(l, dict) and _granular_dict(node):
         for k, cv in c.items():
             lv = l.get(k, _contains)
             if lv is _contains:
@@ -114,12 +124,14 @@ def _contains(c: Any, l: Any, node: Node, fs: Mapping[str, Any]) -> bool:  # noq
             if cv == lv:
                 continue
             meta = node.field(k)
-            if meta is None or not _contains(cv, lv, meta.node, fs.get("f:" + k) or {}):
+            if meta is None:
+                return False
+            pe = "f:" + k
+            sub = [o[pe] for o in others if pe in o] if others else others
+            if not _contains(cv, lv, meta.node, fs.get(pe) or {}, sub):
                 return False
         return True
-    if isinstance(c, list):
-        if not isinstance(l, list) or not _granular_list(node):
-            return False
+    if isinstance(c, list) and isinstance(l, list) and _granular_list(node):
         items = node.items or ANY
         index: dict[str, int] = {}
         for i, item in enumerate(l):
@@ -132,10 +144,19 @@ def _contains(c: Any, l: Any, node: Node, fs: Mapping[str, Any]) -> bool:  # noq
                 return False  # missing, or the order would change
             last = i
             lv = l[i]
-            if item != lv and not _contains(item, lv, items, fs.get(pe) or {}):
+            if item == lv:
+                continue
+            sub = [o[pe] for o in others if pe in o] if others else others
+            if not _contains(item, lv, items, fs.get(pe) or {}, sub):
                 return False
         return True
-    return False
+    # A leaf (a scalar, an atomic list or map) that differs as written: no change
+    # when the server stores it as live has it ("1000m" as "1", defaults inside
+    # atomic structs), unless another manager owns it: then the server compares
+    # the values as written, and finds a conflict.
+    if others:
+        return False
+    return bool(_canonicalise(c, node) == l)
 
 
 class DefaultDiffer:
@@ -240,9 +261,16 @@ class DefaultDiffer:
         if self._applied_set(desired, node) != fs:
             return False
         cfg = _strip_config(desired)
+        others = [e.get("fieldsV1") or {} for e in entries if e is not mine]
+        if "stringData" in cfg:
+            # The server merges stringData as applied (live never has it): any
+            # other owner of it would see it added, and conflict.
+            if any("f:stringData" in o for o in others):
+                return False
+            cfg = _fold_string_data(cfg)
         cfg.pop("apiVersion", None)
         cfg.pop("kind", None)
-        return _contains(cfg, live, node, fs)
+        return _contains(cfg, live, node, fs, others)
 
     # -- diffs --------------------------------------------------------------------
 

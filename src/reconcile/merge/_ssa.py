@@ -726,7 +726,8 @@ def predict_apply(
     mm.pop("managedFields", None)
     merged["metadata"] = mm
 
-    if last:
+    if last and raw_difference(last, applied):
+        # the manager stops applying some fields: prune them unless others own them
         managed_all: RawSet = applied
         for key, (_, raw) in entries.items():
             if key != me:
