@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
@@ -21,7 +22,7 @@ from reconcile.merge import (
     predict_apply,
     strategic_merge_patch,
 )
-from reconcile.merge._fieldsets import _go_json
+from reconcile.merge._fieldsets import KEY_DEFAULTS, _go_json
 from reconcile.merge._ssa import (
     _canonicalise,
     _fold_string_data,
@@ -48,6 +49,7 @@ LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
 
 _CACHE_SIZE: Final = 8192
+_MEMO_SIZE: Final = 1 << 16
 
 
 @runtime_checkable
@@ -74,12 +76,15 @@ class DifferStatistics:
 
     Attributes:
         objects: objects diffed.
+        remembered: in-sync verdicts answered from memory (same desired object,
+            same live ``uid`` and ``resourceVersion``).
         fast_in_sync: in-sync verdicts proven on the fast path (no prediction).
         predicted: full server-side apply predictions.
         client_side: client-side (three-way patch) diffs.
     """
 
     objects: int = 0
+    remembered: int = 0
     fast_in_sync: int = 0
     predicted: int = 0
     client_side: int = 0
@@ -94,8 +99,42 @@ def _ref(obj: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(api_version, kind, name, ns if isinstance(ns, str) and ns else None)
 
 
+def _as_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return obj if type(obj) is dict else dict(obj)
+
+
 def _zero(v: Any) -> bool:
     return v is None or v is False or v == 0 or v == "" or v == {} or v == []
+
+
+def _list_keyer(node: Node) -> Callable[[Any], Any]:
+    """A cheap identity for list items: the key fields' values (list-maps) or the value (sets)."""
+    if node.list_type == "map":
+        keys = node.list_map_keys
+        if len(keys) == 1:
+            (key,) = keys
+            default = KEY_DEFAULTS.get(key)
+            return lambda item: (
+                item.get(key, default) if isinstance(item, dict) else _Unhashable(item)
+            )
+        return lambda item: (
+            tuple(item.get(k, KEY_DEFAULTS.get(k)) for k in keys)
+            if isinstance(item, dict)
+            else _Unhashable(item)
+        )
+    return lambda item: item if isinstance(item, str | int | float | bool) else _Unhashable(item)
+
+
+class _Unhashable:
+    """Stands for an item that cannot be a key: equal to nothing, so the slow path decides."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 def _contains(
@@ -133,19 +172,20 @@ def _contains(
         return True
     if isinstance(c, list) and isinstance(l, list) and _granular_list(node):
         items = node.items or ANY
-        index: dict[str, int] = {}
+        keyof = _list_keyer(node)
+        index: dict[Any, int] = {}
         for i, item in enumerate(l):
-            index.setdefault(_item_pe(node, item, ""), i)
+            index.setdefault(keyof(item), i)
         last = -1
         for item in c:
-            pe = _item_pe(node, item, "")
-            i = index.get(pe, -1)
+            i = index.get(keyof(item), -1)
             if i <= last:
                 return False  # missing, or the order would change
             last = i
             lv = l[i]
             if item == lv:
                 continue
+            pe = _item_pe(node, item, "")
             sub = [o[pe] for o in others if pe in o] if others else others
             if not _contains(item, lv, items, fs.get(pe) or {}, sub):
                 return False
@@ -179,6 +219,11 @@ class DefaultDiffer:
         force: predict ``force=true`` applies (take over conflicting fields).
         ignore: ignore rules.
         registry: schemas (built-in kinds when omitted; add CRDs to it).
+        remember: remember in-sync verdicts by (desired object, live ``uid`` and
+            ``resourceVersion``): the next pass over an unchanged pair costs a
+            hash, and returns the remembered :class:`ObjectDiff` (whose
+            ``desired`` and ``live`` are the equal objects of the first pass).
+            Live objects must not be modified in place while remembered.
 
     Example:
 
@@ -207,6 +252,7 @@ class DefaultDiffer:
         force: bool = False,
         ignore: Sequence[IgnoreRule] = (),
         registry: SchemaRegistry | None = None,
+        remember: bool = True,
     ) -> None:
         if mode not in ("server-side", "client-side"):
             raise DiffError(f"unknown diff mode {mode!r}")
@@ -216,6 +262,9 @@ class DefaultDiffer:
         self.ignore = tuple(ignore)
         self.registry = registry if registry is not None else builtin()
         self._sets: dict[bytes, Any] = {}
+        self._memo: dict[tuple[bytes, str, str, str, bool], ObjectDiff] | None = (
+            {} if remember else None
+        )
         self._stats = DifferStatistics()
 
     def statistics(self) -> DifferStatistics:
@@ -303,6 +352,14 @@ class DefaultDiffer:
                 dict(live),
                 changes=field_changes(normalize(live, registry=self.registry), None, live=live),
             )
+        memo = self._memo
+        memo_key = self._memo_key(desired, live, mode, force) if memo is not None else None
+        if memo_key is not None:
+            assert memo is not None
+            hit = memo.get(memo_key)
+            if hit is not None:
+                self._stats.remembered += 1
+                return hit
         ref = _ref(desired)
         node = self._schema(desired)
         try:
@@ -311,10 +368,38 @@ class DefaultDiffer:
                     desired, live, self.ignore, manager=self.manager, schema=node
                 )
             if mode == "client-side":
-                return self._client_side(ref, desired, live, node)
-            return self._server_side(ref, desired, live, node, force)
+                verdict = self._client_side(ref, desired, live, node)
+            else:
+                verdict = self._server_side(ref, desired, live, node, force)
         except MergeError as exc:
             raise DiffError(exc.message, ref=ref, path=exc.path) from exc
+        if memo_key is not None and verdict.in_sync:
+            assert memo is not None
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[memo_key] = verdict
+        return verdict
+
+    def _memo_key(
+        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None, mode: str, force: bool
+    ) -> tuple[bytes, str, str, str, bool] | None:
+        """(digest of desired, live uid, live resourceVersion, mode, force), when all known.
+
+        The API server guarantees one object state per (uid, resourceVersion):
+        an in-sync verdict for the same desired object holds as long as they stay.
+        """
+        if live is None:
+            return None
+        meta = live.get("metadata") or {}
+        uid, rv = meta.get("uid"), meta.get("resourceVersion")
+        if not uid or not rv:
+            return None
+        try:
+            blob = orjson.dumps(desired)
+        except TypeError:
+            return None
+        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        return digest, str(uid), str(rv), mode, force
 
     def _server_side(
         self,
@@ -326,7 +411,7 @@ class DefaultDiffer:
     ) -> ObjectDiff:
         if live is not None and self._fast_in_sync(desired, live, node):
             self._stats.fast_in_sync += 1
-            return ObjectDiff(ref, "none", "server-side", dict(desired), dict(live))
+            return ObjectDiff(ref, "none", "server-side", _as_dict(desired), _as_dict(live))
         self._stats.predicted += 1
         pred = predict_apply(live, desired, self.manager, force=force, schema=node)
         body = dict(desired)

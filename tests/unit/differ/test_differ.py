@@ -192,6 +192,7 @@ def test_fast_path_takes_stored_forms_but_not_co_owned_ones() -> None:
     assert differ.statistics().fast_in_sync == 1
     # ... but a co-owner makes the server compare "1000m" with "1": a conflict.
     c = 'k:{"name":"web"}'
+    live["metadata"]["resourceVersion"] = "10"  # a new state of the object
     live["metadata"]["managedFields"].append(
         {
             "manager": "vpa",
@@ -253,3 +254,22 @@ def test_another_owner_of_string_data_is_a_conflict() -> None:
     verdict = differ.diff(secret, live)
     assert verdict.refused
     assert [(c.manager, c.path) for c in verdict.conflicts] == [("helper", ".stringData")]
+
+
+def test_in_sync_verdicts_are_remembered_by_resource_version() -> None:
+    differ = DefaultDiffer(manager="gitops")
+    live = live_of(differ, deployment())
+    assert differ.diff(deployment(), live).in_sync
+    assert differ.diff(deployment(), live).in_sync
+    stats = differ.statistics()
+    assert (stats.fast_in_sync, stats.remembered) == (1, 1)
+    # a different desired object is not remembered
+    assert not differ.diff(deployment(image="other"), live).in_sync
+    # a new resourceVersion is a new live state
+    live["metadata"]["resourceVersion"] = "10"
+    assert differ.diff(deployment(), live).in_sync
+    assert differ.statistics().fast_in_sync == 2
+    forgetful = DefaultDiffer(manager="gitops", remember=False)
+    forgetful.diff(deployment(), live)
+    forgetful.diff(deployment(), live)
+    assert forgetful.statistics().remembered == 0
