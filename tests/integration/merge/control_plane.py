@@ -135,7 +135,7 @@ def control_plane(bin_dir: Path, work: Path) -> Iterator[APIServer]:
             proc.terminate()
         for proc in (api, etcd):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

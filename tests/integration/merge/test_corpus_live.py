@@ -8,6 +8,7 @@ edits are compared with the Go oracle as in ``test_corpus.py``.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 import urllib.error
@@ -24,6 +25,7 @@ from .merge_harness import Case, Report, compare
 
 pytestmark = pytest.mark.integration
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SKIP_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService")
 
 
@@ -35,7 +37,9 @@ def _namespace_for(where: str) -> str:
 Triple = tuple[str, dict[str, Any], dict[str, Any]]
 
 
-def live_objects(server: APIServer, corpus: Path) -> tuple[list[Triple], list[str]]:
+def live_objects(
+    server: APIServer, corpus: Path, *, annotate: bool = False
+) -> tuple[list[Triple], list[str]]:
     """(where, desired, live) for every corpus object the server accepts, and the refusals."""
     disco = Discovery(server)
     objects = load_corpus_objects(corpus)
@@ -69,8 +73,12 @@ def live_objects(server: APIServer, corpus: Path) -> tuple[list[Triple], list[st
             if key in names:
                 md["name"] = f"{md.get('name', 'x')}-{len(names)}"
             names.add((desired["kind"], md["name"]))
+        body = desired
+        if annotate:  # as kubectl creates it: with the last-applied configuration
+            body = copy.deepcopy(desired)
+            body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(desired)
         try:
-            live = disco.create(desired, ns)
+            live = disco.create(body, ns)
         except urllib.error.HTTPError as e:  # refused by validation: not a merge question
             refused.append(f"{where} {desired['kind']}: HTTP {e.code}")
             continue
