@@ -9,7 +9,7 @@ conservative test that a server-side apply would change nothing.
 ...       "metadata": {"name": "c", "namespace": "n", "labels": {"app": "x"}},
 ...       "data": {"a": "1"}}
 >>> applied_fieldset(cm, for_kind("v1", "ConfigMap"))
-{'f:data': {'f:a': {}}, 'f:metadata': {'f:labels': {'f:app': {}}}}
+{'f:metadata': {'f:labels': {'f:app': {}}}, 'f:data': {'f:a': {}}}
 >>> union({"f:a": {}}, {"f:b": {".": {}}})
 {'f:a': {}, 'f:b': {'.': {}}}
 """
