@@ -12,7 +12,10 @@ from reconcile.errors import ConflictError, FieldConflict, InvalidError, NotFoun
 from reconcile.objects import ObjectRef
 from reconcile.schema import for_kind
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.anyio,
+]
 
 
 def configmap(name: str, data: dict[str, str], **meta: Any) -> dict[str, Any]:

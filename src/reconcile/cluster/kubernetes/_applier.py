@@ -166,6 +166,8 @@ class KubernetesApplier:
         if self._cache is not None:
             await self._cache.__aexit__(None, None, None)
             self._cache = None
+        if self._transport is not None:
+            await self._transport.aclose()
         if self._own_client and self._api_client is not None:
             await self._api_client.close()
             self._api_client = None

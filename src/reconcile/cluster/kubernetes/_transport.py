@@ -31,6 +31,9 @@ __all__ = ["Impersonation", "Response", "RetryPolicy", "Transport"]
 
 log = logging.getLogger(__name__)
 
+# aiohttp must abort TLS transports itself where CPython leaks them (gh-118960).
+_CLEANUP_CLOSED = bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False))
+
 
 @attrs.frozen
 class Impersonation:
@@ -68,13 +71,16 @@ class Impersonation:
 
 @attrs.frozen
 class RetryPolicy:
-    """Retries of transient failures: full-jitter exponential backoff.
+    """Retries of transient failures: exponential backoff with "equal jitter".
 
-    A ``Retry-After`` from the server (429, 503) replaces the computed delay
-    (capped at ``max_delay``). ``attempts`` counts the first try.
+    The wait before try ``n + 1`` is uniformly drawn from ``[c/2, c]`` with
+    ``c = min(max_delay, initial_delay * 2**(n-1))``: spread out, yet bounded
+    below so that a batch rides out an API server restart. A ``Retry-After``
+    from the server (429, 503) replaces it (capped at ``max_delay``).
+    ``attempts`` counts the first try.
     """
 
-    attempts: int = 6
+    attempts: int = 8
     initial_delay: float = 0.2
     max_delay: float = 10.0
 
@@ -83,7 +89,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
         ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
 @attrs.frozen
@@ -155,11 +161,31 @@ class Transport:
         self.limiter = anyio.CapacityLimiter(concurrency)
         #: Requests sent, by verb (``get``, ``list``, ``watch``, ``patch``, ...).
         self.requests: collections.Counter[str] = collections.Counter()
+        self._session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        session: aiohttp.ClientSession = self.api_client.rest_client.pool_manager
-        return session
+        """An aiohttp session of its own, with the TLS settings of the ApiClient.
+
+        Its own so that closing it can abort TLS connections a cancelled watch
+        left half-closed (``abort_ssl``) instead of leaking them.
+        """
+        if self._session is None:
+            base = self.api_client.rest_client.pool_manager.connector
+            connector = aiohttp.TCPConnector(
+                ssl=getattr(base, "_ssl", True), limit=0, enable_cleanup_closed=_CLEANUP_CLOSED
+            )
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the connections (the ApiClient is the caller's to close)."""
+        if self._session is not None:
+            connector = self._session.connector
+            if connector is not None:
+                await connector.close(abort_ssl=True)
+            await self._session.close()
+            self._session = None
 
     async def _headers(self, content_type: str | None, accept: str) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = [("Accept", accept)]
