@@ -16,6 +16,7 @@ conservative test that a server-side apply would change nothing.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -221,6 +222,19 @@ def is_noop_apply(
         return False
     meta = desired.get("metadata") or {}
     body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "metadata")}
+    if (
+        desired.get("kind") == "Secret"
+        and desired.get("apiVersion") == "v1"
+        and "stringData" in body
+    ):
+        # The server writes stringData into data (base64) and never returns it.
+        string_data = body.pop("stringData") or {}
+        data = dict(body.get("data") or {})
+        for key, value in string_data.items():
+            if not isinstance(value, str):
+                return False
+            data[key] = base64.b64encode(value.encode()).decode()
+        body["data"] = data
     live_meta = live.get("metadata") or {}
     for key in ("labels", "annotations"):
         if key in meta and not subset_equal(meta[key], live_meta.get(key)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
@@ -140,6 +141,7 @@ class KubernetesApplier:
         self._transport: Transport | None = None
         self._mapper: RestMapper | None = None
         self._cache: LiveCache | None = None
+        self._memo: dict[tuple[ResourceInfo, str], tuple[bytes, bytes]] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -363,6 +365,16 @@ class KubernetesApplier:
                 for api_version, kind, ns in pairs:
                     tg.start_soon(self._try_watch, api_version, kind, ns)
 
+        pending: list[int] = []
+        for index, obj in enumerate(items):
+            cached = (
+                self._cached_noop(obj, dry_run=dry_run) if mode is ApplyMode.SERVER_SIDE else None
+            )
+            if cached is not None:
+                results[index] = cached
+            else:
+                pending.append(index)
+
         async def one(index: int) -> None:
             obj = items[index]
             try:
@@ -377,16 +389,87 @@ class KubernetesApplier:
                     dry_run=dry_run,
                 )
 
-        limiter = anyio.CapacityLimiter(max(1, self.concurrency * 2))
+        queue = iter(pending)
 
-        async def bounded(index: int) -> None:
-            async with limiter:
+        async def worker() -> None:
+            for index in queue:
                 await one(index)
 
         async with anyio.create_task_group() as tg:
-            for index in range(len(items)):
-                tg.start_soon(bounded, index)
+            for _ in range(min(len(pending), max(1, self.concurrency))):
+                tg.start_soon(worker)
         return [r for r in results if r is not None]
+
+    @staticmethod
+    def _digest(body: Mapping[str, Any]) -> bytes:
+        return hashlib.blake2b(
+            orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16
+        ).digest()
+
+    def _remember(self, info: ResourceInfo, body: JSONObject, stored: bytes | None) -> None:
+        """After a server-side apply: memo that the stored object is in sync with ``body``."""
+        if stored is None:
+            return
+        meta = body["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}" if info.namespaced else str(meta["name"])
+        live = orjson.loads(stored)
+        node = self.schemas.for_kind(info.api_version, info.kind)
+        if is_noop_apply(body, live, self.field_manager, node):
+            self._memo[(info, key)] = (self._digest(body), stored)
+
+    def _cached_noop(self, obj: Mapping[str, Any], *, dry_run: bool) -> ApplyResult | None:
+        """UNCHANGED decided from the cache alone, without a task or a request; else None.
+
+        A memo of (digest of the desired object, the cached bytes it was proven
+        against) makes a repeated pass cost one hash per object; any change to
+        the live object replaces its cached bytes and voids the memo.
+        """
+        cache = self._cache
+        if cache is None:
+            return None
+        info = self.mapper.known(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        if info is None or not name:
+            return None
+        namespace = (meta.get("namespace") or self.namespace) if info.namespaced else None
+        inf = cache.informer(info, namespace)
+        if inf is None:
+            return None
+        key = f"{namespace}/{name}" if info.namespaced else str(name)
+        raw = inf.store.get(key)
+        if raw is None:
+            return None
+        body = dict(obj)
+        body_meta = dict(meta)
+        if info.namespaced:
+            body_meta["namespace"] = namespace
+        else:
+            body_meta.pop("namespace", None)
+        body["metadata"] = body_meta
+        digest = self._digest(body)
+        ref = ObjectRef(info.api_version, info.kind, str(name), namespace)
+        memo = self._memo.get((info, key))
+        if memo is not None and memo[0] == digest and memo[1] is raw:
+            return ApplyResult(
+                ref,
+                Action.UNCHANGED,
+                orjson.loads(raw),
+                None,
+                "in sync: nothing sent",
+                dry_run=dry_run,
+            )
+        live = orjson.loads(raw)
+        entries = (live.get("metadata") or {}).get("managedFields") or ()
+        if any(self._adoptable(e) for e in entries):
+            return None
+        node = self.schemas.for_kind(info.api_version, info.kind)
+        if not is_noop_apply(body, live, self.field_manager, node):
+            return None
+        self._memo[(info, key)] = (digest, raw)
+        return ApplyResult(
+            ref, Action.UNCHANGED, live, None, "in sync: nothing sent", dry_run=dry_run
+        )
 
     async def _try_watch(self, api_version: str, kind: str, namespace: str | None) -> None:
         try:
@@ -406,6 +489,10 @@ class KubernetesApplier:
         dry_run: bool = False,
     ) -> ApplyResult:
         """Make the live object match ``obj``; raises the typed error of a failure."""
+        if mode is ApplyMode.SERVER_SIDE:
+            cached = self._cached_noop(obj, dry_run=dry_run)
+            if cached is not None:
+                return cached
         info, body, ref = await self._target(obj)
         if info.kind == "CustomResourceDefinition" and info.group == "apiextensions.k8s.io":
             self.schemas.add_crd(body)
@@ -443,6 +530,7 @@ class KubernetesApplier:
         *,
         dry_run: bool,
         action: Action | None = None,
+        remember: JSONObject | None = None,
     ) -> ApplyResult:
         out: JSONObject = resp.body
         if action is None:
@@ -456,7 +544,9 @@ class KubernetesApplier:
                 new_rv = (out.get("metadata") or {}).get("resourceVersion")
                 action = Action.UNCHANGED if old_rv == new_rv else Action.CONFIGURED
         if not dry_run and self._cache is not None:
-            self._cache.record(info, out)
+            stored = self._cache.record(info, out)
+            if remember is not None:
+                self._remember(info, remember, stored)
         return ApplyResult(ref, action, out, resp.status, action.value, dry_run=dry_run)
 
     async def _server_side(
@@ -481,7 +571,7 @@ class KubernetesApplier:
             resource=str(info),
             namespace=ref.namespace,
         )
-        return self._result(info, ref, resp, live, dry_run=dry_run)
+        return self._result(info, ref, resp, live, dry_run=dry_run, remember=body)
 
     def _adoptable(self, entry: Mapping[str, Any]) -> bool:
         if entry.get("subresource"):

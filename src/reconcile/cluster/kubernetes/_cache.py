@@ -40,6 +40,11 @@ def _rv_int(rv: str | None) -> int | None:
         return None
 
 
+def _compact(obj: dict[str, Any]) -> bytes:
+    # orjson's result keeps its growth buffer (several KiB): copy to the exact size.
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 class _GoneError(Exception):
     """The watch's resourceVersion is too old: relist."""
 
@@ -62,6 +67,7 @@ class Informer:
         self.page_size = page_size
         self.silence_timeout = silence_timeout
         self.store: dict[str, bytes] = {}
+        self.rvs: dict[str, int] = {}
         self.resource_version: str | None = None
         self.synced = anyio.Event()
         self.lists = 0
@@ -109,6 +115,7 @@ class Informer:
 
     async def _list(self) -> None:
         store: dict[str, bytes] = {}
+        rvs: dict[str, int] = {}
         token: str | None = None
         rv: str | None = None
         while True:
@@ -122,14 +129,23 @@ class Informer:
             for item in body.get("items") or ():
                 item.setdefault("apiVersion", self.info.api_version)
                 item.setdefault("kind", self.info.kind)
-                store[self.key_of(item)] = orjson.dumps(item)
+                key = self.key_of(item)
+                store[key] = _compact(item)
+                item_rv = _rv_int(item["metadata"].get("resourceVersion"))
+                if item_rv is not None:
+                    rvs[key] = item_rv
             meta = body.get("metadata") or {}
             rv = meta.get("resourceVersion") or rv
             token = meta.get("continue")
             if not token:
                 break
         self.lists += 1
+        # Keep the bytes of unchanged objects (same resourceVersion): memos hold them.
+        for key, old in self.store.items():
+            if key in store and self.rvs.get(key) == rvs.get(key):
+                store[key] = old
         self.store = store
+        self.rvs = rvs
         self.resource_version = rv
         self.error = None
         self.synced.set()
@@ -173,20 +189,26 @@ class Informer:
         key = self.key_of(obj)
         if kind == "DELETED":
             self.store.pop(key, None)
+            self.rvs.pop(key, None)
         else:
             obj.setdefault("apiVersion", self.info.api_version)
             obj.setdefault("kind", self.info.kind)
             self._put(key, obj)
         self.resource_version = rv or self.resource_version
 
-    def _put(self, key: str, obj: dict[str, Any]) -> None:
-        old = self.store.get(key)
+    def _put(self, key: str, obj: dict[str, Any]) -> bytes | None:
+        """Store ``obj`` unless the store has it at the same or a newer resourceVersion.
+
+        Returns the bytes now stored for ``key``.
+        """
         new_rv = _rv_int((obj.get("metadata") or {}).get("resourceVersion"))
-        if old is not None and new_rv is not None:
-            old_rv = _rv_int((orjson.loads(old).get("metadata") or {}).get("resourceVersion"))
-            if old_rv is not None and old_rv > new_rv:
-                return
-        self.store[key] = orjson.dumps(obj)
+        old_rv = self.rvs.get(key)
+        if old_rv is not None and new_rv is not None and old_rv >= new_rv and key in self.store:
+            return self.store[key]
+        raw = self.store[key] = _compact(obj)
+        if new_rv is not None:
+            self.rvs[key] = new_rv
+        return raw
 
     def get(self, key: str) -> dict[str, Any] | None:
         raw = self.store.get(key)
@@ -271,17 +293,20 @@ class LiveCache:
             if key.startswith(prefix):
                 yield orjson.loads(raw)
 
-    def record(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
-        """Remember what a write returned (newer resourceVersions win)."""
+    def record(self, info: ResourceInfo, obj: dict[str, Any]) -> bytes | None:
+        """Remember what a write returned (newer resourceVersions win); the stored bytes."""
         ns = (obj.get("metadata") or {}).get("namespace")
         inf = self.informer(info, ns)
         if inf is not None:
-            inf._put(Informer.key_of(obj), obj)
+            return inf._put(Informer.key_of(obj), obj)
+        return None
 
     def forget(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
         inf = self.informer(info, namespace)
         if inf is not None:
-            inf.store.pop(f"{namespace}/{name}" if info.namespaced and namespace else name, None)
+            key = f"{namespace}/{name}" if info.namespaced and namespace else name
+            inf.store.pop(key, None)
+            inf.rvs.pop(key, None)
 
     def statistics(self) -> dict[str, Any]:
         """Objects, stored bytes, lists, relists and watch restarts."""

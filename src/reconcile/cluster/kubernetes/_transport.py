@@ -287,22 +287,33 @@ class Transport:
         """
         policy = self.retry
 
-        def should_retry(state: tenacity.RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome is not None else None
+        def retryable(exc: BaseException | None) -> bool:
             if isinstance(exc, RetryableError):
                 return True
             return on_conflict and isinstance(exc, ConflictError) and not exc.conflicts
 
+        # The first try runs bare: retries are rare and tenacity is not free.
+        try:
+            return await operation()
+        except ApplyError as exc:
+            if not retryable(exc) or policy.attempts <= 1:
+                raise
+            first = exc
+        await anyio.sleep(policy.delay(1, retry_after_of(first)))
+
+        def should_retry(state: tenacity.RetryCallState) -> bool:
+            return retryable(state.outcome.exception() if state.outcome is not None else None)
+
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
-            delay = policy.delay(state.attempt_number, retry_after_of(exc) if exc else None)
+            delay = policy.delay(state.attempt_number + 1, retry_after_of(exc) if exc else None)
             log.debug("retrying in %.2f s after %s", delay, exc)
             return delay
 
         retrying = tenacity.AsyncRetrying(
             retry=should_retry,
             wait=wait,
-            stop=tenacity.stop_after_attempt(policy.attempts),
+            stop=tenacity.stop_after_attempt(policy.attempts - 1),
             sleep=anyio.sleep,
             reraise=True,
         )
