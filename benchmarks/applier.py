@@ -213,6 +213,7 @@ def cache_memory(samples: list[dict[str, Any]], n: int) -> dict[str, Any]:
     json_bytes = sum(len(json.dumps(o, separators=(",", ":"))) for o in objs)
     inf = Informer.__new__(Informer)
     inf.store = {}
+    inf.rvs = {}
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
