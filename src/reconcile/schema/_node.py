@@ -22,7 +22,7 @@ class FieldMeta:
         merge_key: ``x-kubernetes-patch-merge-key`` (``patchMergeKey``), or None.
     """
 
-    __slots__ = ("merge_key", "name", "node", "patch_strategies")
+    __slots__ = ("memo", "merge_key", "name", "node", "patch_strategies")
 
     def __init__(
         self,
@@ -35,6 +35,8 @@ class FieldMeta:
         self.node = node
         self.patch_strategies = patch_strategies
         self.merge_key = merge_key
+        #: a cache for algorithms that derive facts from the field's metadata
+        self.memo: Any = None
 
     def __repr__(self) -> str:
         extra = ""
@@ -77,6 +79,7 @@ class Node:
         "list_map_keys",
         "list_type",
         "map_type",
+        "memo",
         "name",
         "quantity",
         "strict",
@@ -109,6 +112,8 @@ class Node:
         self.int_or_string = int_or_string
         self.strict = strict
         self._fields: dict[str, FieldMeta] | None = fields
+        #: a cache for algorithms that derive facts from the schema (keyed by their name)
+        self.memo: dict[str, Any] = {}
         self._raw: Mapping[str, Any] | None = None
         self._table: TypeTable | None = None
 
