@@ -8,23 +8,17 @@ JSON merge patch for the others), exactly as kubectl computes it.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from reconcile.errors import ConfigurationError
+from reconcile.merge import create_apply_patch
 from reconcile.schema import SchemaRegistry
 
 __all__ = ["LAST_APPLIED", "client_side_patch"]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-_CONTENT_TYPES = {
-    "strategic": "application/strategic-merge-patch+json",
-    "merge": "application/merge-patch+json",
-}
 
 
 def last_applied(live: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -43,19 +37,12 @@ def client_side_patch(
     desired: Mapping[str, Any],
     live: Mapping[str, Any],
     schemas: SchemaRegistry,
-    api_version: str,
-    kind: str,
+    api_version: str = "",
+    kind: str = "",
 ) -> tuple[dict[str, Any] | None, str]:
     """The patch and its content type; the patch is None when nothing would change."""
-    try:
-        merge: Any = importlib.import_module("reconcile.merge")
-        create_apply_patch = merge.create_apply_patch
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(
-            "client-side apply needs the merge core (reconcile.merge.create_apply_patch)"
-        ) from exc
     original = last_applied(live)
-    result = create_apply_patch(original, dict(desired), dict(live), schemas)
+    result = create_apply_patch(original, dict(desired), dict(live), registry=schemas)
     if result.in_sync:
-        return None, _CONTENT_TYPES[result.type]
-    return result.patch, _CONTENT_TYPES[result.type]
+        return None, result.content_type
+    return result.patch, result.content_type

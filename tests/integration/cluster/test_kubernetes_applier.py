@@ -178,3 +178,36 @@ async def test_apply_all_reports_each_object(applier: KubernetesApplier) -> None
     assert {r.action for r in again} == {Action.UNCHANGED}
     listed = await applier.list_objects("v1", "ConfigMap", applier.namespace)
     assert {o["metadata"]["name"] for o in listed} >= {f"b{i}" for i in range(20)}
+
+
+async def test_client_side_apply_matches_kubectl_semantics(
+    applier: KubernetesApplier, control_plane: Any
+) -> None:
+    first = await applier.apply(
+        configmap("csa", {"a": "1", "b": "2"}, labels={"x": "1"}), mode=ApplyMode.CLIENT_SIDE
+    )
+    assert first.action is Action.CREATED
+    assert first.object is not None
+    annotation = first.object["metadata"]["annotations"][
+        "kubectl.kubernetes.io/last-applied-configuration"
+    ]
+    assert '"data":{"a":"1","b":"2"}' in annotation
+    # Another writer adds a key; the applier drops `b`: the three-way patch keeps `c`.
+    status, _ = control_plane.request(
+        "PATCH",
+        f"/api/v1/namespaces/{applier.namespace}/configmaps/csa",
+        {"data": {"c": "3"}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    second = await applier.apply(
+        configmap("csa", {"a": "1"}, labels={"x": "1"}), mode=ApplyMode.CLIENT_SIDE
+    )
+    assert second.action is Action.CONFIGURED
+    assert second.object is not None
+    assert second.object["data"] == {"a": "1", "c": "3"}
+    third = await applier.apply(
+        configmap("csa", {"a": "1"}, labels={"x": "1"}), mode=ApplyMode.CLIENT_SIDE
+    )
+    assert third.action is Action.UNCHANGED
+    assert third.status is None
