@@ -284,3 +284,47 @@ async def test_apiserver_restart_mid_batch_converges_and_cache_relists(
             > before["watch_restarts"] + before["relists"]
         )
         assert after["objects"] >= 200
+
+
+@pytest.mark.parametrize("aggregated", [True, False], ids=["aggregated", "per-group"])
+async def test_discovery_tolerates_an_aggregated_api_that_is_down(
+    control_plane: Any, kube_namespace: str, aggregated: bool
+) -> None:
+    group = f"{kube_namespace}.down.example.com"
+    name = f"v1beta1.{group}"
+    status, _ = control_plane.request(
+        "POST",
+        "/apis/apiregistration.k8s.io/v1/apiservices",
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": name},
+            "spec": {
+                "group": group,
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "insecureSkipTLSVerify": True,
+                "service": {"name": "nowhere", "namespace": kube_namespace, "port": 443},
+            },
+        },
+    )
+    assert status == 201
+    try:
+        async with KubernetesApplier(
+            field_manager="reconcile-test",
+            kubeconfig=control_plane.kubeconfig,
+            namespace=kube_namespace,
+        ) as applier:
+            applier.mapper.aggregated = aggregated
+            await applier.mapper.refresh()
+            result = await applier.apply(
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "still-works"}}
+            )
+            assert result.action is Action.CREATED
+            with pytest.raises(RetryableError, match=r"not answering discovery|not available"):
+                await applier.apply(
+                    {"apiVersion": f"{group}/v1beta1", "kind": "Thing", "metadata": {"name": "t"}}
+                )
+    finally:
+        control_plane.request("DELETE", f"/apis/apiregistration.k8s.io/v1/apiservices/{name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from reconcile.cluster import Action, ApplyMode, KubernetesApplier, Propagation
@@ -211,3 +212,54 @@ async def test_client_side_apply_matches_kubectl_semantics(
     )
     assert third.action is Action.UNCHANGED
     assert third.status is None
+
+
+async def test_defaulted_keys_and_quantities_are_in_sync_without_a_request(
+    applier: KubernetesApplier,
+) -> None:
+    dep = deployment("defaults")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": 80}]  # the server defaults protocol: TCP (a key)
+    container["resources"] = {"limits": {"cpu": "1000m"}}  # stored as "1"
+    await applier.apply(dep)
+    sent = dict(applier.transport.requests)
+    again = await applier.apply(dep)
+    assert again.action is Action.UNCHANGED
+    assert dict(applier.transport.requests) == sent
+
+
+async def test_paged_lists_and_silent_watch_restart(
+    control_plane: Any, kube_namespace: str
+) -> None:
+    async with KubernetesApplier(
+        field_manager="pager",
+        kubeconfig=control_plane.kubeconfig,
+        namespace=kube_namespace,
+        watch_silence=1.0,
+    ) as applier:
+        assert applier.cache is not None
+        applier.cache.page_size = 7
+        await applier.apply_all([configmap(f"p{i}", {"i": str(i)}) for i in range(30)])
+        lists_before = applier.transport.requests["list"]
+        async with KubernetesApplier(
+            field_manager="pager2",
+            kubeconfig=control_plane.kubeconfig,
+            namespace=kube_namespace,
+            watch_silence=1.0,
+        ) as fresh:
+            assert fresh.cache is not None
+            fresh.cache.page_size = 7
+            listed = await fresh.list_objects("v1", "ConfigMap", kube_namespace)
+            assert {o["metadata"]["name"] for o in listed} >= {f"p{i}" for i in range(30)}
+            # 30+ objects in pages of 7: at least 5 list requests.
+            assert fresh.transport.requests["list"] >= 5
+            await anyio.sleep(2.5)  # no event, no bookmark for longer than watch_silence
+            stats = fresh.cache.statistics()
+            assert stats["watch_restarts"] >= 1
+            # The restarted watch still delivers changes.
+            await applier.apply(configmap("p0", {"i": "changed"}))
+            ref = ObjectRef("v1", "ConfigMap", "p0", kube_namespace)
+            with anyio.fail_after(10):
+                while ((await fresh.get(ref)) or {}).get("data") != {"i": "changed"}:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+        assert lists_before >= 1

@@ -36,9 +36,11 @@ from reconcile.errors import (
     ApplyError,
     ConfigurationError,
     ImmutableFieldError,
+    MergeError,
     NotFoundError,
     RetryableError,
 )
+from reconcile.merge import predict_apply
 from reconcile.objects import JSONObject, ObjectRef
 from reconcile.schema import SchemaRegistry, builtin
 
@@ -418,6 +420,23 @@ class KubernetesApplier:
                 tg.start_soon(worker)
         return [r for r in results if r is not None]
 
+    def _in_sync(self, info: ResourceInfo, body: JSONObject, live: JSONObject) -> bool:
+        """Whether a server-side apply of ``body`` would change nothing (decided locally).
+
+        A cheap conservative check first; when it cannot tell (defaulted list-map
+        keys, non-canonical quantities, stringData), the merge core's prediction.
+        """
+        node = self.schemas.for_kind(info.api_version, info.kind)
+        if is_noop_apply(body, live, self.field_manager, node):
+            return True
+        try:
+            prediction = predict_apply(
+                live, body, self.field_manager, schema=node, registry=self.schemas
+            )
+        except MergeError:
+            return False
+        return prediction.in_sync
+
     @staticmethod
     def _digest(body: Mapping[str, Any]) -> bytes:
         return hashlib.blake2b(
@@ -431,8 +450,7 @@ class KubernetesApplier:
         meta = body["metadata"]
         key = f"{meta['namespace']}/{meta['name']}" if info.namespaced else str(meta["name"])
         live = orjson.loads(stored)
-        node = self.schemas.for_kind(info.api_version, info.kind)
-        if is_noop_apply(body, live, self.field_manager, node):
+        if self._in_sync(info, body, live):
             self._memo[(info, key)] = (self._digest(body), stored)
 
     def _cached_noop(self, obj: Mapping[str, Any], *, dry_run: bool) -> ApplyResult | None:
@@ -481,8 +499,7 @@ class KubernetesApplier:
         entries = (live.get("metadata") or {}).get("managedFields") or ()
         if any(self._adoptable(e) for e in entries):
             return None
-        node = self.schemas.for_kind(info.api_version, info.kind)
-        if not is_noop_apply(body, live, self.field_manager, node):
+        if not self._in_sync(info, body, live):
             return None
         self._memo[(info, key)] = (digest, raw)
         return ApplyResult(
@@ -576,12 +593,10 @@ class KubernetesApplier:
         live = await self._read(info, ref)
         if live is not None and not dry_run:
             live = await self._take_over_fields(info, ref, live)
-        if live is not None:
-            node = self.schemas.for_kind(info.api_version, info.kind)
-            if is_noop_apply(body, live, self.field_manager, node):
-                return ApplyResult(
-                    ref, Action.UNCHANGED, live, None, "in sync: nothing sent", dry_run=dry_run
-                )
+        if live is not None and self._in_sync(info, body, live):
+            return ApplyResult(
+                ref, Action.UNCHANGED, live, None, "in sync: nothing sent", dry_run=dry_run
+            )
         resp = await self.transport.request(
             "PATCH",
             info.path(ref.namespace, ref.name),

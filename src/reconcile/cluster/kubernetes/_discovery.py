@@ -79,8 +79,16 @@ class RestMapper:
         min_refresh_interval: seconds between two refreshes triggered by misses.
     """
 
-    def __init__(self, transport: Transport, *, min_refresh_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        min_refresh_interval: float = 2.0,
+        aggregated: bool = True,
+    ) -> None:
         self.transport = transport
+        #: Ask the aggregated discovery documents first (else one request per group version).
+        self.aggregated = aggregated
         self.min_refresh_interval = min_refresh_interval
         self._by_kind: dict[tuple[str, str, str], ResourceInfo] = {}
         self._by_group_kind: dict[tuple[str, str], list[ResourceInfo]] = {}
@@ -106,8 +114,8 @@ class RestMapper:
     async def _refresh(self) -> None:
         infos: list[ResourceInfo] = []
         stale: set[str] = set()
-        aggregated = True
-        for path in ("/api", "/apis"):
+        aggregated = self.aggregated
+        for path in ("/api", "/apis") if aggregated else ():
             resp = await self.transport.request("GET", path, accept=_AGGREGATED, verb="discovery")
             body = resp.body if isinstance(resp.body, Mapping) else {}
             if body.get("kind") != "APIGroupDiscoveryList":
@@ -182,6 +190,19 @@ class RestMapper:
                 reason="ServiceUnavailable",
             )
         if group and "." in group:
+            service = await self._api_service(group, version)
+            if service is not None:
+                available = {
+                    c.get("type"): (c.get("status"), c.get("message"))
+                    for c in (service.get("status") or {}).get("conditions") or ()
+                }
+                status, message = available.get("Available", (None, None))
+                if status != "True":
+                    raise RetryableError(
+                        f"the aggregated API {version}.{group} serving {kind} is not "
+                        f"available: {message}",
+                        reason="ServiceUnavailable",
+                    )
             crd = await self._find_crd(group, kind)
             if crd is not None:
                 conditions = {
@@ -214,6 +235,18 @@ class RestMapper:
             status=404,
             reason="NotFound",
         )
+
+    async def _api_service(self, group: str, version: str) -> Mapping[str, Any] | None:
+        try:
+            resp = await self.transport.request(
+                "GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{version}.{group}"
+            )
+        except ApplyError:
+            return None
+        found: Mapping[str, Any] | None = resp.body if isinstance(resp.body, Mapping) else None
+        if found is not None and (found.get("spec") or {}).get("service") is None:
+            return None  # a local API service (CRDs, built-ins): not aggregated
+        return found
 
     async def _find_crd(self, group: str, kind: str) -> Mapping[str, Any] | None:
         try:
