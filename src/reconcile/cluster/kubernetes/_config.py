@@ -99,6 +99,12 @@ async def load_client(settings: ConnectionSettings) -> Any:
                 client_configuration=configuration,
                 persist_config=False,
             )
-    except ConfigException as exc:
-        raise ConfigurationError(f"cannot load {source} cluster configuration: {exc}") from exc
+    except (ConfigException, TypeError, KeyError, ValueError, OSError) as exc:
+        # The loader reports some malformed files (a context naming an undefined
+        # user) with TypeError/KeyError rather than its own exception.
+        raise ConfigurationError(
+            f"cannot load {source} cluster configuration"
+            f"{' (context ' + repr(settings.context) + ')' if settings.context else ''}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     return client.ApiClient(configuration)
