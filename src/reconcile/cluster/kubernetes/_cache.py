@@ -83,11 +83,14 @@ class Informer:
         return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
 
     async def run(self) -> None:
-        """List, then watch; forever (until cancelled)."""
+        """List (unless already synced), then watch; forever (until cancelled)."""
         failures = 0
+        need_list = not self.synced.is_set()
         while True:
             try:
-                await self._list()
+                if need_list:
+                    await self._list()
+                    need_list = False
                 failures = 0
                 while True:
                     try:
@@ -101,6 +104,7 @@ class Informer:
                         failures = 0
             except _GoneError:
                 self.relists += 1
+                need_list = True
                 log.info("watch of %s: resourceVersion too old, relisting", self.info)
             except RetryableError as exc:
                 failures += 1
@@ -110,6 +114,7 @@ class Informer:
                 # Forbidden, not found (CRD deleted): keep the error, retry slowly.
                 self.error = exc
                 self.synced.set()
+                need_list = True
                 failures += 1
                 await anyio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
 
