@@ -8,6 +8,7 @@ JSON merge patch for the others), exactly as kubectl computes it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,9 +17,28 @@ import orjson
 from reconcile.merge import create_apply_patch
 from reconcile.schema import SchemaRegistry
 
-__all__ = ["LAST_APPLIED", "client_side_patch"]
+__all__ = ["LAST_APPLIED", "client_side_patch", "last_applied", "with_last_applied"]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def with_last_applied(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` carrying its own last-applied annotation, as kubectl writes it.
+
+    kubectl serializes the object with its annotations (an empty map when there
+    are none left) minus the annotation itself, keys sorted, plus a newline.
+
+    >>> obj = with_last_applied({"kind": "A", "metadata": {"name": "x"}})
+    >>> print(obj["metadata"]["annotations"][LAST_APPLIED], end="")
+    {"kind":"A","metadata":{"annotations":{},"name":"x"}}
+    """
+    desired = copy.deepcopy(dict(obj))
+    meta = desired.setdefault("metadata", {})
+    annotations = meta.setdefault("annotations", {})
+    annotations.pop(LAST_APPLIED, None)
+    serialized = orjson.dumps(desired, option=orjson.OPT_SORT_KEYS).decode() + "\n"
+    annotations[LAST_APPLIED] = serialized
+    return desired
 
 
 def last_applied(live: Mapping[str, Any]) -> dict[str, Any] | None:

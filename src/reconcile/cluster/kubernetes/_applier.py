@@ -22,6 +22,7 @@ from reconcile.cluster._api import (
     ResourceInfo,
     WatchEvent,
 )
+from reconcile.cluster._clientside import client_side_patch, with_last_applied
 from reconcile.cluster._fields import is_noop_apply, union
 from reconcile.cluster.kubernetes._cache import LiveCache
 from reconcile.cluster.kubernetes._config import ConnectionSettings, load_client
@@ -52,7 +53,6 @@ APPLY_PATCH = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _SERVER_META = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
 
@@ -729,16 +729,10 @@ class KubernetesApplier:
         self, info: ResourceInfo, body: JSONObject, ref: ObjectRef, *, dry_run: bool
     ) -> ApplyResult:
         """kubectl's client-side apply: a three-way patch against last-applied."""
-        from reconcile.cluster._clientside import client_side_patch
 
         async def attempt() -> ApplyResult:
             live = await self._read(info, ref, fresh=True)
-            desired = copy.deepcopy(body)
-            annotations = desired["metadata"].setdefault("annotations", {})
-            annotations.pop(LAST_APPLIED, None)
-            annotations[LAST_APPLIED] = (
-                orjson.dumps(desired, option=orjson.OPT_SORT_KEYS).decode() + "\n"
-            )
+            desired = with_last_applied(body)
             if live is None:
                 return await self._create(info, desired, ref, dry_run=dry_run)
             patch, content_type = client_side_patch(

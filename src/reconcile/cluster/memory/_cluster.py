@@ -41,7 +41,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import orjson
 
 from reconcile.cluster._api import (
     Action,
@@ -51,7 +50,7 @@ from reconcile.cluster._api import (
     ResourceInfo,
     WatchEvent,
 )
-from reconcile.cluster._clientside import LAST_APPLIED, client_side_patch
+from reconcile.cluster._clientside import client_side_patch, with_last_applied
 from reconcile.cluster._fields import union
 from reconcile.errors import (
     ApplyError,
@@ -760,12 +759,7 @@ class InMemoryCluster:
         ref: ObjectRef,
         dry_run: bool,
     ) -> ApplyResult:
-        desired = copy.deepcopy(body)
-        annotations = desired["metadata"].setdefault("annotations", {})
-        annotations.pop(LAST_APPLIED, None)
-        annotations[LAST_APPLIED] = (
-            orjson.dumps(desired, option=orjson.OPT_SORT_KEYS).decode() + "\n"
-        )
+        desired = with_last_applied(body)
         live = self._store.objects.get(key)
         if live is None:
             return self._create(info, key, desired, ref, dry_run)
