@@ -263,3 +263,28 @@ async def test_paged_lists_and_silent_watch_restart(
                 while ((await fresh.get(ref)) or {}).get("data") != {"i": "changed"}:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
         assert lists_before >= 1
+
+
+async def test_is_an_applier_and_watches(applier: KubernetesApplier) -> None:
+    from reconcile.cluster import Applier, WatchEvent
+
+    assert isinstance(applier, Applier)
+    seen: list[WatchEvent] = []
+
+    async def watch() -> None:
+        async for event in applier.watch("v1", "ConfigMap", applier.namespace):
+            seen.append(event)
+            if event.type == "DELETED":
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await anyio.sleep(0.5)  # the watch is established after one list
+        await applier.apply(configmap("watched", {"a": "1"}))
+        await applier.apply(configmap("watched", {"a": "2"}))
+        await applier.delete(ObjectRef("v1", "ConfigMap", "watched", applier.namespace))
+        with anyio.fail_after(10):
+            while len(seen) < 3:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+    assert [e.type for e in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    assert seen[1].object["data"] == {"a": "2"}
