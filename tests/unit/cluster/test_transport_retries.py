@@ -87,7 +87,9 @@ async def test_5xx_and_dropped_connections_are_retried(server: tuple[Script, Tra
     script.answers["/api/v1/y"] = [(503, {}), "drop", (500, {}), (200, {})]
     response = await transport.request("GET", "/api/v1/y")
     assert response.status == 200
-    assert sum(transport.requests.values()) == 4
+    # 4 answers consumed (aiohttp itself may resend once on a dropped keep-alive connection).
+    assert len(script.seen) >= 4
+    assert script.answers["/api/v1/y"] == [(200, {})]
 
 
 async def test_retries_give_up_with_a_typed_error(server: tuple[Script, Transport]) -> None:
