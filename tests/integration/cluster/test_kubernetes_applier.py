@@ -288,3 +288,41 @@ async def test_is_an_applier_and_watches(applier: KubernetesApplier) -> None:
                 await anyio.sleep(0.05)
     assert [e.type for e in seen] == ["ADDED", "MODIFIED", "DELETED"]
     assert seen[1].object["data"] == {"a": "2"}
+
+
+async def test_takes_over_update_managers_when_asked(
+    control_plane: Any, kube_namespace: str
+) -> None:
+    ns = kube_namespace
+    status, _ = control_plane.request(
+        "POST",
+        f"/api/v1/namespaces/{ns}/configmaps?fieldManager=kubectl-client-side-apply",
+        {"metadata": {"name": "cm", "labels": {"old": "1"}}, "data": {"a": "1", "gone": "x"}},
+    )
+    assert status == 201
+    status, _ = control_plane.request(
+        "PATCH",
+        f"/api/v1/namespaces/{ns}/configmaps/cm?fieldManager=some-script",
+        {"data": {"script": "y"}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    async with KubernetesApplier(
+        field_manager="flux-like", kubeconfig=control_plane.kubeconfig, namespace=ns
+    ) as default:
+        result = await default.apply(configmap("cm", {"a": "1"}))
+        assert result.object is not None
+        # kubectl's Update entry was adopted and its fields removed; the script's stays.
+        assert result.object["data"] == {"a": "1", "script": "y"}
+        assert "labels" not in result.object["metadata"]
+    async with KubernetesApplier(
+        field_manager="flux-like",
+        kubeconfig=control_plane.kubeconfig,
+        namespace=ns,
+        take_over_updates=True,
+    ) as greedy:
+        result = await greedy.apply(configmap("cm", {"a": "1"}))
+        assert result.object is not None
+        assert result.object["data"] == {"a": "1"}
+        managers = {m["manager"] for m in result.object["metadata"]["managedFields"]}
+        assert managers == {"flux-like"}
