@@ -10,6 +10,7 @@ of :mod:`reconcile.errors`.
 ('server-side', 'unchanged')
 """
 
+from reconcile.cluster._adapters import ObjectClientAdapter
 from reconcile.cluster._api import (
     DEFAULT_TAKEOVER_MANAGERS,
     Action,
@@ -38,6 +39,7 @@ __all__ = [
     "Impersonation",
     "InMemoryCluster",
     "KubernetesApplier",
+    "ObjectClientAdapter",
     "Propagation",
     "ResourceInfo",
     "RetryPolicy",
