@@ -179,21 +179,30 @@ def subset_equal(desired: Any, live: Any, node: Node | None = None) -> bool:
         if not isinstance(live, list):
             return False
         if node is not None and node.kind == "list" and node.list_type == "map":
+            # Matched by key; server-side apply also orders the applied items as
+            # applied, so they must appear in live in the same relative order.
             keys = node.list_map_keys
             index = {
-                _key({k: item.get(k) for k in keys}): item
-                for item in live
+                _key({k: item.get(k) for k in keys}): (position, item)
+                for position, item in enumerate(live)
                 if isinstance(item, dict)
             }
+            last = -1
             for item in desired:
                 if not isinstance(item, dict):
                     return False
-                match = index.get(_key({k: item.get(k) for k in keys}))
-                if match is None or not subset_equal(item, match, node.items):
+                found = index.get(_key({k: item.get(k) for k in keys}))
+                if found is None or found[0] < last or not subset_equal(item, found[1], node.items):
                     return False
+                last = found[0]
             return True
         if node is not None and node.kind == "list" and node.list_type == "set":
-            return all(item in live for item in desired)
+            positions = []
+            for item in desired:
+                if item not in live:
+                    return False
+                positions.append(live.index(item))
+            return positions == sorted(positions)
         if len(desired) != len(live):
             return False
         item_node = node.items if node is not None and node.kind == "list" else None

@@ -56,7 +56,7 @@ def deployments(draw: st.DrawFn) -> dict[str, Any]:
     return obj
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(first=deployments(), second=deployments(), other=st.booleans())
 def test_noop_implies_predicted_in_sync(
     first: dict[str, Any], second: dict[str, Any], other: bool
@@ -74,7 +74,7 @@ def test_noop_implies_predicted_in_sync(
             assert predict_apply(live, desired, "me").in_sync
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(obj=deployments())
 def test_applied_fieldset_agrees_with_the_merge_core(obj: dict[str, Any]) -> None:
     node = for_kind("apps/v1", "Deployment")
