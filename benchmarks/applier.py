@@ -7,7 +7,7 @@ from its ``-v=6`` log). Then the memory of a live-state cache holding 10,000
 objects (the server's own objects, cloned under new names) is compared with
 their JSON size.
 
-Run: ``python -m benchmarks.applier [--objects N] [--cache-objects N]``
+Run: ``python -m benchmarks.applier [--objects N] [--cache-objects N] [--rounds N]``
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import gc
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,49 +229,83 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.applier")
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--cache-objects", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
     args = parser.parse_args(argv)
     venv_kubectl = Path(sys.executable).parent / "kubectl"
     kubectl = str(venv_kubectl) if venv_kubectl.exists() else shutil.which("kubectl") or "kubectl"
+    rounds: list[dict[str, Any]] = []
+    live: list[dict[str, Any]] = []
     with ControlPlane() as cp, tempfile.TemporaryDirectory() as tmp:
-        for ns in ("bench-reconcile", "bench-kubectl"):
-            cp.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
-        ours_objs = generate(args.objects, "bench-reconcile")
-        kubectl_objs = generate(args.objects, "bench-kubectl")
-        directory = Path(tmp)
-        for obj in kubectl_objs:
-            path = directory / f"{obj['kind'].lower()}-{obj['metadata']['name']}.json"
-            path.write_bytes(orjson.dumps(obj))
-        k_first, k_first_verbs = kubectl_apply(kubectl, cp.kubeconfig, directory)
-        k_noop, k_noop_verbs = kubectl_apply(kubectl, cp.kubeconfig, directory)
-        mine = asyncio.run(ours(cp, ours_objs))
-    live = mine.pop("_live")
+        for r in range(args.rounds):
+            ours_ns, theirs_ns = f"bench-reconcile-{r}", f"bench-kubectl-{r}"
+            for ns in (ours_ns, theirs_ns):
+                cp.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+            directory = Path(tmp) / str(r)
+            directory.mkdir()
+            for obj in generate(args.objects, theirs_ns):
+                path = directory / f"{obj['kind'].lower()}-{obj['metadata']['name']}.json"
+                path.write_bytes(orjson.dumps(obj))
+            # Alternate who goes first: the cluster grows as the run goes on.
+            one: dict[str, Any] = {}
+            for peer in ("kubectl", "reconcile") if r % 2 == 0 else ("reconcile", "kubectl"):
+                if peer == "kubectl":
+                    one["kubectl_first_s"], one["kubectl_first_requests"] = kubectl_apply(
+                        kubectl, cp.kubeconfig, directory
+                    )
+                    one["kubectl_noop_s"], one["kubectl_noop_requests"] = kubectl_apply(
+                        kubectl, cp.kubeconfig, directory
+                    )
+                else:
+                    mine = asyncio.run(ours(cp, generate(args.objects, ours_ns)))
+                    live = mine.pop("_live")
+                    one.update(mine)
+            rounds.append(one)
     memory = cache_memory(live, args.cache_objects)
-    writes = sum(
-        v for k, v in mine["noop_requests"].items() if k in ("create", "update", "patch", "delete")
+
+    def median(key: str) -> float:
+        return float(statistics.median(float(one[key]) for one in rounds))
+
+    last = rounds[-1]
+    writes = max(
+        sum(
+            v
+            for k, v in one["noop_requests"].items()
+            if k in ("create", "update", "patch", "delete")
+        )
+        for one in rounds
     )
     rows = [
-        ("first apply", mine["first_s"], k_first, mine["first_requests"], k_first_verbs),
+        (
+            "first apply",
+            median("first_s"),
+            median("kubectl_first_s"),
+            last["first_requests"],
+            last["kubectl_first_requests"],
+        ),
         (
             "no-op re-apply (warm cache)",
-            mine["noop_s"],
-            k_noop,
-            mine["noop_requests"],
-            k_noop_verbs,
+            median("noop_s"),
+            median("kubectl_noop_s"),
+            last["noop_requests"],
+            last["kubectl_noop_requests"],
         ),
         (
             "no-op re-apply (cold process)",
-            mine["cold_noop_s"],
-            k_noop,
-            mine["cold_noop_requests"],
-            k_noop_verbs,
+            median("cold_noop_s"),
+            median("kubectl_noop_s"),
+            last["cold_noop_requests"],
+            last["kubectl_noop_requests"],
         ),
     ]
-    print(f"{args.objects} objects; kubectl = {kubectl}")
+    print(f"{args.objects} objects, median of {args.rounds} rounds; kubectl = {kubectl}")
     header = f"{'pass':32} {'reconcile s':>12} {'kubectl s':>10} {'speed-up':>9}"
-    print(f"{header}  requests (ours | kubectl)")
+    print(f"{header}  requests in the last round (ours | kubectl)")
     for name, t_ours, t_k, r_ours, r_k in rows:
         print(f"{name:32} {t_ours:12.3f} {t_k:10.3f} {t_k / t_ours:8.1f}x  {r_ours} | {r_k}")
-    print(f"no-op writes sent by reconcile: {writes}; actions: {mine['noop_actions']}")
+    print(
+        f"no-op writes sent by reconcile (max over rounds): {writes}; "
+        f"actions: {last['noop_actions']}"
+    )
     print(
         f"cache of {memory['objects']} objects: {memory['cache_bytes'] / 1e6:.1f} MB "
         f"vs {memory['json_bytes'] / 1e6:.1f} MB of JSON = {memory['ratio']:.2f}x"
@@ -278,17 +313,10 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "objects": args.objects,
-        "reconcile": mine,
-        "kubectl": {
-            "first_s": k_first,
-            "first_requests": k_first_verbs,
-            "noop_s": k_noop,
-            "noop_requests": k_noop_verbs,
-        },
-        "ratios": {
-            "first": k_first / mine["first_s"],
-            "noop_warm": k_noop / mine["noop_s"],
-            "noop_cold": k_noop / mine["cold_noop_s"],
+        "rounds": rounds,
+        "medians": {
+            name: {"reconcile_s": t_ours, "kubectl_s": t_k, "ratio": t_k / t_ours}
+            for name, t_ours, t_k, _, _ in rows
         },
         "noop_writes": writes,
         "cache_memory": memory,
