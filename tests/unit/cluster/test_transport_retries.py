@@ -74,7 +74,7 @@ async def test_429_honours_retry_after(server: tuple[Script, Transport]) -> None
     began = time.monotonic()
     response = await transport.request("GET", "/api/v1/x")
     assert response.status == 200
-    assert time.monotonic() - began >= 1.0
+    assert time.monotonic() - began >= 0.95  # asyncio may wake a clock tick early
     assert len(script.seen) == 2
     # Impersonation: one header per group, as Kubernetes requires.
     headers = script.seen[0][1]
