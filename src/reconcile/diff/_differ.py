@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
@@ -21,8 +22,16 @@ from reconcile.merge import (
     predict_apply,
     strategic_merge_patch,
 )
-from reconcile.merge._fieldsets import _go_json
-from reconcile.merge._ssa import _granular_dict, _granular_list, _item_pe, _strip_config
+from reconcile.merge._fieldsets import KEY_DEFAULTS, _go_json
+from reconcile.merge._ssa import (
+    _canonicalise,
+    _fold_string_data,
+    _granular_dict,
+    _granular_list,
+    _item_pe,
+    _strip_config,
+    stored_form,
+)
 from reconcile.objects import ObjectRef
 from reconcile.schema import ANY, Node, SchemaRegistry, builtin
 
@@ -40,6 +49,7 @@ LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
 APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
 
 _CACHE_SIZE: Final = 8192
+_MEMO_SIZE: Final = 1 << 16
 
 
 @runtime_checkable
@@ -66,12 +76,15 @@ class DifferStatistics:
 
     Attributes:
         objects: objects diffed.
+        remembered: in-sync verdicts answered from memory (same desired object,
+            same live ``uid`` and ``resourceVersion``).
         fast_in_sync: in-sync verdicts proven on the fast path (no prediction).
         predicted: full server-side apply predictions.
         client_side: client-side (three-way patch) diffs.
     """
 
     objects: int = 0
+    remembered: int = 0
     fast_in_sync: int = 0
     predicted: int = 0
     client_side: int = 0
@@ -86,46 +99,104 @@ def _ref(obj: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(api_version, kind, name, ns if isinstance(ns, str) and ns else None)
 
 
+def _as_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return obj if type(obj) is dict else dict(obj)
+
+
 def _zero(v: Any) -> bool:
     return v is None or v is False or v == 0 or v == "" or v == {} or v == []
 
 
-def _contains(c: Any, l: Any, node: Node, fs: Mapping[str, Any]) -> bool:  # noqa: E741
-    """Whether applying ``c`` onto ``l`` changes nothing (exact values; conservative)."""
-    if isinstance(c, dict):
-        if not isinstance(l, dict) or not _granular_dict(node):
-            return False
+def _list_keyer(node: Node) -> Callable[[Any], Any]:
+    """A cheap identity for list items: the key fields' values (list-maps) or the value (sets)."""
+    if node.list_type == "map":
+        keys = node.list_map_keys
+        if len(keys) == 1:
+            (key,) = keys
+            default = KEY_DEFAULTS.get(key)
+            return lambda item: (
+                item.get(key, default) if isinstance(item, dict) else _Unhashable(item)
+            )
+        return lambda item: (
+            tuple(item.get(k, KEY_DEFAULTS.get(k)) for k in keys)
+            if isinstance(item, dict)
+            else _Unhashable(item)
+        )
+    return lambda item: item if isinstance(item, str | int | float | bool) else _Unhashable(item)
+
+
+class _Unhashable:
+    """Stands for an item that cannot be a key: equal to nothing, so the slow path decides."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def _contains(
+    c: Any,
+    l: Any,  # noqa: E741
+    node: Node,
+    fs: Mapping[str, Any],
+    others: list[Mapping[str, Any]],
+) -> bool:
+    """Whether applying ``c`` onto ``l`` changes nothing (conservative: False when unsure).
+
+    ``fs`` is the applying manager's field set at this node, ``others`` the
+    other managers' sets that reach it.
+    """
+    if isinstance(c, dict) and isinstance(l, dict) and _granular_dict(node):
         for k, cv in c.items():
             lv = l.get(k, _contains)
             if lv is _contains:
                 if _zero(cv) and ("f:" + k) in fs:
                     continue  # an omitempty zero the server dropped before
+                if cv == []:
+                    meta = node.field(k)
+                    if meta is not None and _granular_list(meta.node):
+                        continue  # sets no field; the server omits it
                 return False
             if cv == lv:
                 continue
             meta = node.field(k)
-            if meta is None or not _contains(cv, lv, meta.node, fs.get("f:" + k) or {}):
+            if meta is None:
+                return False
+            pe = "f:" + k
+            sub = [o[pe] for o in others if pe in o] if others else others
+            if not _contains(cv, lv, meta.node, fs.get(pe) or {}, sub):
                 return False
         return True
-    if isinstance(c, list):
-        if not isinstance(l, list) or not _granular_list(node):
-            return False
+    if isinstance(c, list) and isinstance(l, list) and _granular_list(node):
         items = node.items or ANY
-        index: dict[str, int] = {}
+        keyof = _list_keyer(node)
+        index: dict[Any, int] = {}
         for i, item in enumerate(l):
-            index.setdefault(_item_pe(node, item, ""), i)
+            index.setdefault(keyof(item), i)
         last = -1
         for item in c:
-            pe = _item_pe(node, item, "")
-            i = index.get(pe, -1)
+            i = index.get(keyof(item), -1)
             if i <= last:
                 return False  # missing, or the order would change
             last = i
             lv = l[i]
-            if item != lv and not _contains(item, lv, items, fs.get(pe) or {}):
+            if item == lv:
+                continue
+            pe = _item_pe(node, item, "")
+            sub = [o[pe] for o in others if pe in o] if others else others
+            if not _contains(item, lv, items, fs.get(pe) or {}, sub):
                 return False
         return True
-    return False
+    # A leaf (a scalar, an atomic list or map) that differs as written: no change
+    # when the server stores it as live has it ("1000m" as "1", defaults inside
+    # atomic structs), unless another manager owns it: then the server compares
+    # the values as written, and finds a conflict.
+    if others:
+        return False
+    return bool(_canonicalise(c, node) == l)
 
 
 class DefaultDiffer:
@@ -148,6 +219,11 @@ class DefaultDiffer:
         force: predict ``force=true`` applies (take over conflicting fields).
         ignore: ignore rules.
         registry: schemas (built-in kinds when omitted; add CRDs to it).
+        remember: remember in-sync verdicts by (desired object, live ``uid`` and
+            ``resourceVersion``): the next pass over an unchanged pair costs a
+            hash, and returns the remembered :class:`ObjectDiff` (whose
+            ``desired`` and ``live`` are the equal objects of the first pass).
+            Live objects must not be modified in place while remembered.
 
     Example:
 
@@ -176,6 +252,7 @@ class DefaultDiffer:
         force: bool = False,
         ignore: Sequence[IgnoreRule] = (),
         registry: SchemaRegistry | None = None,
+        remember: bool = True,
     ) -> None:
         if mode not in ("server-side", "client-side"):
             raise DiffError(f"unknown diff mode {mode!r}")
@@ -185,6 +262,9 @@ class DefaultDiffer:
         self.ignore = tuple(ignore)
         self.registry = registry if registry is not None else builtin()
         self._sets: dict[bytes, Any] = {}
+        self._memo: dict[tuple[bytes, str, str, str, bool], ObjectDiff] | None = (
+            {} if remember else None
+        )
         self._stats = DifferStatistics()
 
     def statistics(self) -> DifferStatistics:
@@ -230,9 +310,16 @@ class DefaultDiffer:
         if self._applied_set(desired, node) != fs:
             return False
         cfg = _strip_config(desired)
+        others = [e.get("fieldsV1") or {} for e in entries if e is not mine]
+        if "stringData" in cfg:
+            # The server merges stringData as applied (live never has it): any
+            # other owner of it would see it added, and conflict.
+            if any("f:stringData" in o for o in others):
+                return False
+            cfg = _fold_string_data(cfg)
         cfg.pop("apiVersion", None)
         cfg.pop("kind", None)
-        return _contains(cfg, live, node, fs)
+        return _contains(cfg, live, node, fs, others)
 
     # -- diffs --------------------------------------------------------------------
 
@@ -265,6 +352,14 @@ class DefaultDiffer:
                 dict(live),
                 changes=field_changes(normalize(live, registry=self.registry), None, live=live),
             )
+        memo = self._memo
+        memo_key = self._memo_key(desired, live, mode, force) if memo is not None else None
+        if memo_key is not None:
+            assert memo is not None
+            hit = memo.get(memo_key)
+            if hit is not None:
+                self._stats.remembered += 1
+                return hit
         ref = _ref(desired)
         node = self._schema(desired)
         try:
@@ -273,10 +368,38 @@ class DefaultDiffer:
                     desired, live, self.ignore, manager=self.manager, schema=node
                 )
             if mode == "client-side":
-                return self._client_side(ref, desired, live, node)
-            return self._server_side(ref, desired, live, node, force)
+                verdict = self._client_side(ref, desired, live, node)
+            else:
+                verdict = self._server_side(ref, desired, live, node, force)
         except MergeError as exc:
             raise DiffError(exc.message, ref=ref, path=exc.path) from exc
+        if memo_key is not None and verdict.in_sync:
+            assert memo is not None
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[memo_key] = verdict
+        return verdict
+
+    def _memo_key(
+        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None, mode: str, force: bool
+    ) -> tuple[bytes, str, str, str, bool] | None:
+        """(digest of desired, live uid, live resourceVersion, mode, force), when all known.
+
+        The API server guarantees one object state per (uid, resourceVersion):
+        an in-sync verdict for the same desired object holds as long as they stay.
+        """
+        if live is None:
+            return None
+        meta = live.get("metadata") or {}
+        uid, rv = meta.get("uid"), meta.get("resourceVersion")
+        if not uid or not rv:
+            return None
+        try:
+            blob = orjson.dumps(desired)
+        except TypeError:
+            return None
+        digest = hashlib.blake2b(blob, digest_size=16).digest()
+        return digest, str(uid), str(rv), mode, force
 
     def _server_side(
         self,
@@ -288,7 +411,7 @@ class DefaultDiffer:
     ) -> ObjectDiff:
         if live is not None and self._fast_in_sync(desired, live, node):
             self._stats.fast_in_sync += 1
-            return ObjectDiff(ref, "none", "server-side", dict(desired), dict(live))
+            return ObjectDiff(ref, "none", "server-side", _as_dict(desired), _as_dict(live))
         self._stats.predicted += 1
         pred = predict_apply(live, desired, self.manager, force=force, schema=node)
         body = dict(desired)
@@ -343,7 +466,7 @@ class DefaultDiffer:
                 "client-side",
                 dict(desired),
                 None,
-                modified,
+                stored_form(modified, node),
                 modified,
                 "application/json",
                 field_changes(None, normalize(modified, schema=node)),
@@ -366,6 +489,7 @@ class DefaultDiffer:
             predicted = strategic_merge_patch(dict(live), patch.patch, node)
         else:
             predicted = merge_patch(dict(live), patch.patch)
+        predicted = stored_form(predicted, node)
         return ObjectDiff(
             ref,
             "update",

@@ -234,6 +234,11 @@ class ObjectDiff:
         """Nothing to do: the live object is what the desired one would make it."""
         return self.action == "none"
 
+    @property
+    def refused(self) -> bool:
+        """A server-side apply without force would be refused with 409 (see ``conflicts``)."""
+        return bool(self.conflicts) and self.predicted is None
+
     def __repr__(self) -> str:
         extra = f", {len(self.changes)} changes" if self.changes else ""
         if self.conflicts:

@@ -41,6 +41,8 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+import orjson
+
 from reconcile.errors import MergeError
 from reconcile.schema import ANY, Node
 
@@ -71,7 +73,10 @@ _EMPTY: Final[RawSet] = {}
 
 def _go_json(value: Any) -> str:
     """JSON as Go's encoder writes it: compact, sorted keys, HTML characters escaped."""
-    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # not JSON-native (an integer beyond 64 bits): the slow way
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
         text = (
             text.replace("<", "\\u003c")

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 from typing import Final
@@ -78,6 +79,7 @@ def quantities_equal(a: str | int | float, b: str | int | float) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_quantity(text: str | int | float) -> str:
     """The string the API server stores for a quantity."""
     value, fmt = parse_quantity(text)

@@ -5,14 +5,20 @@ step by step, including its ordering rules and quirks, so that the patches are
 the ones ``kubectl apply`` sends. The Go implementation is the reference: the
 tests compare this module with it (``tests/oracle``).
 
-Known, deliberate differences (all on malformed input):
+Known, deliberate differences (all on malformed or unusual input):
 
 * Equal subtrees are skipped without being validated: where Go reports a list
   item without its merge key inside a part that did not change, the patch here
   is simply empty for that part.
-* Go panics comparing maps as merge-key values and on ``null`` list items;
-  here those raise :class:`~reconcile.errors.MergeError`.
-* Deep equality treats ``1``, ``1.0`` and ``true`` inside lists as Python does.
+* Go panics comparing two maps (or two lists) as merge-key values and on
+  ``null`` list items; here those raise :class:`~reconcile.errors.MergeError`.
+* Go's sorts use non-strict comparators, so the order of items with equal
+  keys depends on its algorithms. Lists of up to 12 items (``sort.Sort``) and
+  20 items (``sort.SliceStable``) are replayed exactly; longer lists with
+  duplicate merge keys may order those duplicates differently.
+* When applying, Go's view of the live list changes as it merges into it in
+  place (slice aliasing); this is replayed for lists of up to 256 items.
+* Integers beyond 64 bits stay integers (Go would turn them into floats).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import random
 import re
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from typing import Any
 import attrs
 import yaml
 
+from reconcile.diff import DefaultDiffer
 from reconcile.merge import ApplyPrediction, manager_key, predict_apply
 from reconcile.merge._fieldsets import _member as member
+from reconcile.schema import SchemaRegistry
 
 from .differ_support import Admin
 
@@ -140,8 +143,27 @@ def server_conflicts(body: dict[str, Any]) -> set[tuple[str, str]]:
     return out
 
 
-def judge(case: str, live: dict[str, Any], final: Final, status: int, body: Any) -> Outcome:
-    pred: ApplyPrediction = predict_apply(live, final.config, final.manager, force=final.force)
+def judge(
+    case: str,
+    live: dict[str, Any],
+    final: Final,
+    status: int,
+    body: Any,
+    registry: SchemaRegistry | None = None,
+) -> Outcome:
+    pred: ApplyPrediction = predict_apply(
+        live, final.config, final.manager, force=final.force, registry=registry
+    )
+    # The Differ (its fast path included) must agree with the server too.
+    differ = DefaultDiffer(manager=final.manager, force=final.force, registry=registry)
+    verdict = differ.diff(final.config, live)
+    server_in_sync = (
+        status == 200 and content(body) == content(live) and owners(body) == owners(live)
+    )
+    if verdict.in_sync != server_in_sync:
+        return Outcome(
+            case, False, f"Differ says in sync={verdict.in_sync}, server {server_in_sync}"
+        )
     if status == 409:
         mine = {(c.manager, c.path) for c in pred.conflicts}
         theirs = server_conflicts(body)
@@ -177,10 +199,27 @@ def _delta(a: Any, b: Any) -> str:
     return str(DeepDiff(a, b, verbose_level=2))[:600]
 
 
-def run_scenario(admin: Admin, sc: Scenario) -> list[Outcome]:
+def _settle(admin: Admin, obj: dict[str, Any]) -> None:
+    """Wait until a CRD's controller has written its status (or 30 s)."""
+    if obj["kind"] != "CustomResourceDefinition":
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _, got = admin.get(obj)
+        status = got.get("status") or {}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+        if conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True":
+            return
+        time.sleep(0.2)
+
+
+def run_scenario(
+    admin: Admin, sc: Scenario, registry: SchemaRegistry | None = None
+) -> list[Outcome]:
     status, body = admin.apply(sc.initial, sc.owner, force=True)
     if status not in (200, 201):
         return [Outcome(sc.name, True, f"initial apply: {status} {body}", skipped=True)]
+    _settle(admin, sc.initial)
     for w in sc.writes:
         if w.op == "update":
             status, body = admin.merge_patch(sc.initial, w.body, w.manager)
@@ -192,13 +231,15 @@ def run_scenario(admin: Admin, sc: Scenario) -> list[Outcome]:
     out = []
     for i, final in enumerate(sc.finals):
         status, body = admin.apply(final.config, final.manager, force=final.force, dry_run=True)
-        out.append(judge(f"{sc.name}/final{i}", live, final, status, body))
+        out.append(judge(f"{sc.name}/final{i}", live, final, status, body, registry))
     return out
 
 
-def run_all(admin: Admin, scenarios: Iterable[Scenario]) -> list[Outcome]:
+def run_all(
+    admin: Admin, scenarios: Iterable[Scenario], registry: SchemaRegistry | None = None
+) -> list[Outcome]:
     results: list[Outcome] = []
-    for chunk in admin.pool.map(lambda s: run_scenario(admin, s), scenarios):
+    for chunk in admin.pool.map(lambda s: run_scenario(admin, s, registry), scenarios):
         results.extend(chunk)
     return results
 

@@ -9,11 +9,14 @@ managedFields, the 409 and its conflicts, and the in-sync verdict.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from reconcile.schema import SchemaRegistry
 
 from .differ_support import Admin, configmap, deployment, service
 from .fidelity import Outcome, Scenario, load_corpus, run_all, scenario_for
@@ -119,3 +122,44 @@ def test_corpus_objects(admin: Admin, corpus_dir: Path) -> None:
             scenario_for(rng, f"corpus-{i}-{doc['kind']}-{doc['metadata']['name']}", base, _protect)
         )
     _report(run_all(admin, scenarios), minimum=500)
+
+
+def test_crds_and_custom_resources(admin: Admin, corpus_dir: Path) -> None:
+    """The corpus CRDs, then its custom resources under the CRDs' schemas."""
+    rng = random.Random(SEED + 2)
+    ns = "fidelity-cr"
+    admin.namespace(ns)
+    docs = load_corpus(corpus_dir)
+    registry = SchemaRegistry()
+    crds: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        if doc["kind"] == "CustomResourceDefinition" and len(json.dumps(doc)) < 1_000_000:
+            crds.setdefault(doc["metadata"]["name"], doc)
+    scenarios = [
+        scenario_for(rng, f"crd-{name}", copy.deepcopy(doc), _protect_crd)
+        for name, doc in sorted(crds.items())
+    ]
+    results = run_all(admin, scenarios, registry)
+    for doc in crds.values():
+        registry.add_crd(doc)
+    admin.discover()
+    scenarios = []
+    for i, doc in enumerate(docs):
+        group = doc["apiVersion"].split("/")[0]
+        if not any(c["spec"]["group"] == group for c in crds.values()):
+            continue
+        if (doc["apiVersion"], doc["kind"]) not in admin.resources:
+            continue
+        base = copy.deepcopy(doc)
+        base["metadata"]["namespace"] = ns
+        base["metadata"]["name"] = f"cr{i}-{base['metadata']['name']}"[:60]
+        scenarios.append(scenario_for(rng, f"cr-{i}-{doc['kind']}", base, _protect))
+    results += run_all(admin, scenarios, registry)
+    _report(results, minimum=100)
+
+
+def _protect_crd(path: tuple[Any, ...]) -> bool:
+    # a CRD's identity and its versions' storage flags: changing them is a 422
+    return path[:2] in {("spec", "group"), ("spec", "names"), ("spec", "scope")} or (
+        path[:1] == ("status",)
+    )

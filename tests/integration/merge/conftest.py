@@ -1,4 +1,4 @@
-"""Fixtures for the differential tests: the Go oracle, built once and cached."""
+"""Fixtures for the merge integration tests: the Go oracle and an API server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the oracle package
 
 from oracle import Oracle, OracleUnavailableError, build
-from reconcile.testing import skip_or_fail
+from reconcile.testing import ControlPlane, skip_or_fail
+
+from .control_plane import APIServer
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,10 @@ def oracle_binary() -> Path:
 def oracle(oracle_binary: Path) -> Iterator[Oracle]:
     with Oracle(oracle_binary) as o:
         yield o
+
+
+@pytest.fixture(scope="session")
+def api_server(control_plane: object) -> APIServer:
+    if not isinstance(control_plane, ControlPlane):
+        pytest.skip("needs reconcile.testing's own control plane (not USE_EXISTING_CLUSTER)")
+    return APIServer(control_plane)

@@ -552,3 +552,69 @@ def three_versions(draw: st.DrawFn) -> tuple[JSON, JSON, JSON]:
     if draw(st.integers(0, 9)) == 0:
         original = {}
     return original, modified, current
+
+
+# --- patches with directives, for the apply direction ---------------------------
+
+
+@st.composite
+def directive_patch(draw: st.DrawFn, patch: JSON, live: JSON) -> JSON:
+    """Inject strategic-merge directives into a patch (valid ones mostly, some bad)."""
+    patch = copy.deepcopy(patch)
+    for _ in range(draw(st.integers(1, 3))):
+        maps = [p for p in _paths(patch) if isinstance(_get(patch, p), dict)]
+        path = draw(st.sampled_from(maps))
+        target = _get(patch, path)
+        live_target: JSON = live
+        for p in path:
+            live_target = live_target.get(p) if isinstance(live_target, dict) else None
+        op = draw(
+            st.sampled_from(
+                ["replace", "delete-map", "retain", "order", "delete-prim", "list-replace", "bad"]
+            )
+        )
+        if op == "replace":
+            target["$patch"] = "replace"
+        elif op == "delete-map":
+            target.clear()
+            target["$patch"] = "delete"
+        elif op == "retain" and isinstance(live_target, dict) and live_target:
+            keys = sorted(set(target) | set(draw(st.lists(st.sampled_from(sorted(live_target))))))
+            target["$retainKeys"] = [k for k in keys if not k.startswith("$")]
+        elif op == "order" and isinstance(live_target, dict):
+            lists = [k for k, v in live_target.items() if isinstance(v, list)]
+            if lists:
+                key = draw(st.sampled_from(lists))
+                items = list(live_target[key])
+                order = draw(st.permutations(items)) if len(items) < 6 else items
+                if order and isinstance(order[0], dict):
+                    mk = next(
+                        (
+                            k
+                            for k in ("name", "containerPort", "port", "mountPath")
+                            if k in order[0]
+                        ),
+                        "name",
+                    )
+                    order = [{mk: it.get(mk)} for it in order if isinstance(it, dict)]
+                target[f"$setElementOrder/{key}"] = order
+        elif op == "delete-prim" and isinstance(live_target, dict):
+            lists = [
+                k
+                for k, v in live_target.items()
+                if isinstance(v, list) and v and not isinstance(v[0], dict)
+            ]
+            if lists:
+                key = draw(st.sampled_from(lists))
+                target[f"$deleteFromPrimitiveList/{key}"] = draw(
+                    st.lists(st.sampled_from(live_target[key]), max_size=2)
+                )
+        elif op == "list-replace":
+            lists = [
+                k for k, v in target.items() if isinstance(v, list) and v and isinstance(v[0], dict)
+            ]
+            if lists:
+                target[draw(st.sampled_from(lists))].append({"$patch": "replace"})
+        elif op == "bad":
+            target["$patch"] = draw(st.sampled_from(["merge", "frobnicate", 1]))
+    return patch

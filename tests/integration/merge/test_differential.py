@@ -11,9 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracle import Oracle
+from reconcile.errors import MergeError
+from reconcile.merge import create_two_way_merge_patch, strategic_merge_patch
+from reconcile.schema import for_kind, is_strategic
 
 from .merge_harness import Case, Report, compare
-from .merge_strategies import three_versions
+from .merge_strategies import directive_patch, three_versions
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +94,46 @@ def test_recorded_regressions_are_what_go_says(oracle: Oracle) -> None:
         assert ("error" in answer) == case["error"], name
         if not case["error"]:
             assert answer["result"] == case["expected"], name
+
+
+@st.composite
+def _patched(draw: st.DrawFn) -> tuple[str, str, Any, Any] | None:
+    """A live object and a patch full of directives (some invalid) for the apply direction."""
+    original, modified, current = draw(three_versions())
+    ref = next((v for v in (original, modified, current) if v.get("kind")), modified)
+    api_version, kind = str(ref.get("apiVersion")), str(ref.get("kind"))
+    schema = for_kind(api_version, kind)
+    if schema is None or not is_strategic(api_version, kind):
+        return None
+    try:
+        patch = create_two_way_merge_patch(original, modified, schema)
+    except MergeError:
+        return None
+    return api_version, kind, current, draw(directive_patch(patch, current))
+
+
+@settings(settings.get_profile("merge-ci"), max_examples=150)
+@given(st.lists(_patched(), min_size=10, max_size=10))
+def test_applying_patches_with_directives_matches_go(
+    oracle: Oracle, cases: list[tuple[str, str, Any, Any] | None]
+) -> None:
+    todo = [c for c in cases if c is not None]
+    answers = oracle.batch(
+        [
+            {"op": "smpapply", "apiVersion": a, "kind": k, "current": cur, "patch": p}
+            for a, k, cur, p in todo
+        ]
+    )
+    for (api_version, kind, current, patch), go in zip(todo, answers, strict=True):
+        schema = for_kind(api_version, kind)
+        assert schema is not None
+        try:
+            ours: Any = strategic_merge_patch(current, patch, schema)
+        except MergeError as e:
+            ours = e
+        context = f"{api_version} {kind}\ncurrent={current!r}\npatch={patch!r}"
+        if "error" in go:
+            assert isinstance(ours, MergeError), f"Go fails ({go['error']}), we do not: {context}"
+        else:
+            assert not isinstance(ours, MergeError), f"we fail ({ours}), Go does not: {context}"
+            assert ours == go["result"], context

@@ -179,3 +179,97 @@ def test_batch() -> None:
     live = live_of(differ, deployment())
     out = differ.diff_many([(deployment(), live), (deployment(image="x"), live), (None, live)])
     assert [d.action for d in out] == ["none", "update", "prune"]
+
+
+def test_fast_path_takes_stored_forms_but_not_co_owned_ones() -> None:
+    # "1000m" is stored as "1": in sync on the fast path while only we own it ...
+    differ = DefaultDiffer(manager="gitops")
+    desired = deployment()
+    desired["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1000m"
+    live = live_of(differ, desired)
+    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "1"
+    assert differ.diff(desired, live).in_sync
+    assert differ.statistics().fast_in_sync == 1
+    # ... but a co-owner makes the server compare "1000m" with "1": a conflict.
+    c = 'k:{"name":"web"}'
+    live["metadata"]["resourceVersion"] = "10"  # a new state of the object
+    live["metadata"]["managedFields"].append(
+        {
+            "manager": "vpa",
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:spec": {
+                    "f:template": {
+                        "f:spec": {
+                            "f:containers": {c: {"f:resources": {"f:limits": {"f:cpu": {}}}}}
+                        }
+                    }
+                }
+            },
+        }
+    )
+    verdict = differ.diff(desired, live)
+    assert verdict.refused
+    assert [c.manager for c in verdict.conflicts] == ["vpa"]
+
+
+def test_fast_path_secret_string_data() -> None:
+    differ = DefaultDiffer(manager="gitops")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"password": "hunter2"},
+    }
+    created = differ.diff(secret, None)
+    assert created.predicted is not None
+    assert differ.diff(secret, created.predicted).in_sync
+    assert differ.statistics().fast_in_sync == 1
+
+
+def test_another_owner_of_string_data_is_a_conflict() -> None:
+    # fidelity gen-219-secret/final0: "helper" applied `stringData: {}` and owns
+    # .stringData; re-applying ours adds stringData.password: the server says 409.
+    differ = DefaultDiffer(manager="gitops")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"password": "hunter2"},
+    }
+    created = differ.diff(secret, None)
+    assert created.predicted is not None
+    live = created.predicted
+    live["metadata"]["managedFields"].append(
+        {
+            "manager": "helper",
+            "operation": "Apply",
+            "apiVersion": "v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:stringData": {}},
+        }
+    )
+    verdict = differ.diff(secret, live)
+    assert verdict.refused
+    assert [(c.manager, c.path) for c in verdict.conflicts] == [("helper", ".stringData")]
+
+
+def test_in_sync_verdicts_are_remembered_by_resource_version() -> None:
+    differ = DefaultDiffer(manager="gitops")
+    live = live_of(differ, deployment())
+    assert differ.diff(deployment(), live).in_sync
+    assert differ.diff(deployment(), live).in_sync
+    stats = differ.statistics()
+    assert (stats.fast_in_sync, stats.remembered) == (1, 1)
+    # a different desired object is not remembered
+    assert not differ.diff(deployment(image="other"), live).in_sync
+    # a new resourceVersion is a new live state
+    live["metadata"]["resourceVersion"] = "10"
+    assert differ.diff(deployment(), live).in_sync
+    assert differ.statistics().fast_in_sync == 2
+    forgetful = DefaultDiffer(manager="gitops", remember=False)
+    forgetful.diff(deployment(), live)
+    forgetful.diff(deployment(), live)
+    assert forgetful.statistics().remembered == 0
