@@ -24,6 +24,9 @@ from reconcile.render._base import (
     finalize,
 )
 from reconcile.render._function import FunctionRenderer, RenderFunction
+from reconcile.render._helm import HelmRenderer
+from reconcile.render._jsonnet import JsonnetRenderer
+from reconcile.render._kustomize import KustomizeRenderer
 from reconcile.render._plain import YamlRenderer, load_manifests
 from reconcile.render._substitute import (
     DISABLE_KEY,
@@ -40,6 +43,9 @@ __all__ = [
     "CachedRenderer",
     "Chain",
     "FunctionRenderer",
+    "HelmRenderer",
+    "JsonnetRenderer",
+    "KustomizeRenderer",
     "LoadedDocument",
     "PostRenderer",
     "RenderFunction",

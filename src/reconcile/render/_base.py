@@ -331,18 +331,17 @@ def validate_object(m: Manifest) -> None:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         raise ManifestValidationError(
-            "metadata is missing or not a mapping",
+            f"{obj['kind']} metadata is missing or not a mapping",
             origin=m.origin,
             path="metadata",
-            ref=ObjectRef(obj["apiVersion"], obj["kind"], ""),
         )
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ManifestValidationError(
-            "metadata.name is missing" if name is None else "metadata.name is not a string",
+            f"{obj['kind']} metadata.name is "
+            + ("missing" if name is None else "not a non-empty string"),
             origin=m.origin,
             path="metadata.name",
-            ref=ObjectRef(obj["apiVersion"], obj["kind"], ""),
         )
     namespace = meta.get("namespace")
     if namespace is not None and not isinstance(namespace, str):

@@ -4,9 +4,10 @@ Parsing and composition run in C (ruamel.yaml's libyaml-derived ``CParser``
 when it is installed, its pure-Python parser otherwise); scalar resolution and
 construction are a small Python layer tuned for Kubernetes manifests:
 
-* scalars resolve as ``kubectl`` resolves them (go-yaml v2, YAML 1.1):
-  ``yes``/``no``/``on``/``off``/``y``/``n`` are booleans, ``0755`` is octal,
-  timestamps stay strings, a bare ``=`` is the string ``"="``;
+* scalars resolve as ``kubectl`` resolves them (sigs.k8s.io/yaml, go-yaml v2,
+  YAML 1.1): ``yes``/``no``/``on``/``off``/``y``/``n`` are booleans, ``0755``
+  is octal, timestamps stay strings, a bare ``=`` is the string ``"="``, and
+  keys are strings (``y: 1`` becomes ``{"true": 1}``, as kubectl sends it);
 * duplicate mapping keys are errors naming both lines;
 * merge keys (``<<``) are honoured;
 * aliases are expanded (copied), within a budget, so a billion-laughs
@@ -368,7 +369,7 @@ class _Constructor:
                     merged = (merged or []) + self.merge_sources(value_node)
                     continue
                 else:
-                    key = self.scalar(key_node)
+                    key = _json_key(self.scalar(key_node))
             else:
                 raise self.error("a mapping key must be a scalar", key_node)
             if key in result:
@@ -386,7 +387,7 @@ class _Constructor:
     def first(self, node: MappingNode, key: Any) -> str:
         for key_node, _ in node.value:
             if key_node.__class__ is ScalarNode and (
-                key_node.value == key or self.scalar(key_node) == key
+                key_node.value == key or _json_key(self.scalar(key_node)) == key
             ):
                 return f" (first at line {key_node.start_mark.line + 1})"
         return ""  # pragma: no cover
@@ -415,6 +416,23 @@ class _Constructor:
             return construct(value)
         except ValueError as exc:
             raise self.error(f"{value!r} is not a valid {tag.rsplit(':', 1)[-1]}", node) from exc
+
+
+def _json_key(key: Any) -> str:
+    """A mapping key as JSON needs it: sigs.k8s.io/yaml turns ``y: 1`` into ``"true": 1``."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float):
+        if math.isinf(key):
+            return "+Inf" if key > 0 else "-Inf"
+        if math.isnan(key):
+            return "NaN"
+        return repr(key).removesuffix(".0") if key.is_integer() and abs(key) < 1e21 else repr(key)
+    return str(key)
 
 
 def _int(value: str) -> int:
