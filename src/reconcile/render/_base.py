@@ -98,15 +98,15 @@ class PostRenderer(Protocol):
         ...
 
 
-@attrs.frozen(slots=True)
 class Chain:
     """A renderer followed by post-renderers, each fed the previous output."""
 
-    renderer: Renderer
-    post: tuple[PostRenderer, ...]
-
     def __init__(self, renderer: Renderer, *post: PostRenderer) -> None:
-        self.__attrs_init__(renderer, tuple(post))  # type: ignore[attr-defined]
+        self.renderer = renderer
+        self.post = tuple(post)
+
+    def __repr__(self) -> str:
+        return f"Chain({self.renderer!r}, *{self.post!r})"
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """Render, then apply each post-renderer in order."""

@@ -45,7 +45,8 @@ def resolve_inside(
 
 def relative(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` in POSIX form (for origins)."""
+    normal = Path(os.path.normpath(path))
     try:
-        return path.relative_to(root).as_posix()
+        return normal.relative_to(os.path.normpath(root)).as_posix()
     except ValueError:
-        return path.as_posix()
+        return normal.as_posix()
