@@ -30,9 +30,11 @@ import binascii
 import codecs
 import copy
 import math
+import operator
 import re
+import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -51,6 +53,8 @@ except ImportError:  # pragma: no cover - exercised only without the C extension
     HAVE_C_PARSER = False
 
 __all__ = ["HAVE_C_PARSER", "LoadedDocument", "YamlLimits", "load_yaml"]
+
+_R = TypeVar("_R")
 
 _T: Final = "tag:yaml.org,2002:"
 STR: Final = _T + "str"
@@ -116,7 +120,7 @@ def _resolve_plain(value: str) -> str:
     if not value:
         return NULL
     if value[0] not in _SPECIAL_START:
-        return MERGE if value == "<<" else STR
+        return STR
     if value in _TRUE or value in _FALSE:
         return BOOL
     if value in _NULL:
@@ -149,18 +153,19 @@ T_MERGE: Final = _TAGS[MERGE]
 
 
 class _Resolver:
-    """The resolver hooks the C composer calls back into."""
+    """The resolver hooks the C composer calls back into, once per node."""
 
     def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> Tag:
         if kind is ScalarNode:
-            return _TAGS[_resolve_plain(value)] if implicit[0] else T_STR
+            if not implicit[0] or (value and value[0] not in _SPECIAL_START):
+                return T_STR  # quoted, or plain and cannot be anything but a string
+            return _TAGS[_resolve_plain(value)]
         return T_MAP if kind is MappingNode else T_SEQ
 
-    def descend_resolver(self, parent: Any, index: Any) -> None:
-        return None
-
-    def ascend_resolver(self) -> None:
-        return None
+    # Path-dependent resolution is not used: C-implemented no-ops, which are
+    # not bound as methods, spare a Python call per node.
+    descend_resolver = operator.is_
+    ascend_resolver = tuple
 
 
 if _CParser is not None:
@@ -245,6 +250,18 @@ def decode(data: bytes, file: str, limits: YamlLimits = DEFAULT_LIMITS) -> bytes
     return data[3:] if data.startswith(codecs.BOM_UTF8) else data
 
 
+# The C composer recurses once per level, using a few hundred bytes of C stack
+# each: it crashed at 30,000 levels on an 8 MiB stack, and threads may have far
+# smaller stacks (128 KiB on musl). Input that might nest deeper than
+# _C_SAFE_DEPTH is composed in a thread with a stack of its own, big enough for
+# _BIG_STACK_DEPTH levels; input that might nest deeper still is checked event
+# by event first.
+_C_SAFE_DEPTH: Final = 500
+_BIG_STACK_DEPTH: Final = 50_000
+_BIG_STACK_BYTES: Final = 64 * 1024 * 1024
+_stack_size_lock = threading.Lock()
+
+
 def _nesting_bound(data: bytes | str) -> int:
     """A cheap upper bound of the nesting depth (flow brackets plus line width)."""
     if isinstance(data, str):
@@ -253,15 +270,13 @@ def _nesting_bound(data: bytes | str) -> int:
     else:
         flow = data.count(b"[") + data.count(b"{")
         width = max(map(len, data.splitlines()), default=0)
-    # Block nesting needs one more column of indentation (or a two-character
-    # indicator such as "- ") per level, so it cannot exceed the line width.
-    return flow + 2 * width
+    # Block nesting needs one more column of indentation (or an indicator such
+    # as "- " on the same line) per level, so it cannot exceed the line width.
+    return flow + width
 
 
 def _check_depth(data: bytes | str, file: str, limits: YamlLimits) -> None:
-    """Refuse nesting deeper than the limit before the (recursive) C composer sees it."""
-    if _CParser is None or _nesting_bound(data) <= limits.max_depth:
-        return
+    """Refuse nesting deeper than the limit, event by event (no recursion)."""
     from ruamel.yaml.events import (
         CollectionEndEvent,
         DocumentStartEvent,
@@ -374,7 +389,10 @@ class _Constructor:
                 raise self.error("a mapping key must be a scalar", key_node)
             if key in result:
                 raise self.error(f"duplicate key {key!r}{self.first(node, key)}", key_node)
-            result[key] = construct(value_node)
+            if value_node.__class__ is ScalarNode and value_node.ctag is T_STR:
+                result[key] = value_node.value  # the common case, without a call
+            else:
+                result[key] = construct(value_node)
         if merged:
             base: dict[Any, Any] = {}
             for source in merged:
@@ -515,11 +533,45 @@ def load_yaml(
             beyond the alias budget.
     """
     text = decode(data.encode("utf-8") if isinstance(data, str) else data, file, limits)
-    _check_depth(text, file, limits)
+    if _CParser is None or pure:
+        return _load(text, file, limits, pure=True)
+    bound = _nesting_bound(text)
+    if bound <= _C_SAFE_DEPTH:
+        return _load(text, file, limits, pure=False)
+    if bound > _BIG_STACK_DEPTH:
+        _check_depth(text, file, limits)
+    return _on_a_big_stack(_load, text, file, limits, pure=False)
+
+
+def _on_a_big_stack(fn: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:
+    """Run ``fn`` in a thread whose C stack holds the composer's recursion."""
+    result: list[_R] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(fn(*args, **kwargs))
+        except BaseException as exc:  # re-raised in the caller
+            error.append(exc)
+
+    with _stack_size_lock:
+        previous = threading.stack_size(_BIG_STACK_BYTES)
+        try:
+            thread = threading.Thread(target=run, name="reconcile-yaml")
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _load(text: bytes | str, file: str, limits: YamlLimits, *, pure: bool) -> list[LoadedDocument]:
     documents: list[LoadedDocument] = []
     index = 0
     composer: Any
-    if _CParser is not None and not pure:
+    if not pure:
         composer = _Composer(text)
     else:
         composer = _PureComposer(text if isinstance(text, str) else text.decode("utf-8"))

@@ -169,6 +169,12 @@ def test_deep_nesting_is_refused_without_crashing() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(ManifestSyntaxError, match="nesting deeper than 256"):
         load_yaml(deep, "deep.yaml")
+    # Deep enough to crash the C composer on a thread's usual stack: it gets
+    # a stack of its own, and construction refuses it with a location.
+    with pytest.raises(ManifestSyntaxError, match="nesting deeper than 256") as info:
+        load_yaml(b"a:\n  b: " + b"[" * 20_000 + b"]" * 20_000, "deep.yaml")
+    assert info.value.origin is not None
+    assert info.value.origin.line == 2
     block = "".join(f"{' ' * i}k{i}:\n" for i in range(300)) + " " * 300 + "v\n"
     with pytest.raises(ManifestSyntaxError, match="nesting deeper"):
         load_yaml(block.encode(), "deep.yaml")
