@@ -99,7 +99,9 @@ def _corpus_files(manifests: Path) -> list[Path]:
     files: list[Path] = []
     for folder in PLAIN_FOLDERS:
         files += [
-            p for p in sorted((manifests / folder).rglob("*.yaml")) if p.name != "kustomization.yaml"
+            p
+            for p in sorted((manifests / folder).rglob("*.yaml"))
+            if p.name != "kustomization.yaml"
         ]
     return files
 
@@ -117,7 +119,11 @@ def _generate(directory: Path, objects: int = 10_000, per_file: int = 100) -> No
                 doc = {
                     "apiVersion": "apps/v1",
                     "kind": "Deployment",
-                    "metadata": {"name": name, "namespace": f"ns-{n % 20}", "labels": {"app": name}},
+                    "metadata": {
+                        "name": name,
+                        "namespace": f"ns-{n % 20}",
+                        "labels": {"app": name},
+                    },
                     "spec": {
                         "replicas": rng.randint(1, 5),
                         "selector": {"matchLabels": {"app": name}},
@@ -236,7 +242,12 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
         cases.append(
             (
                 f"kustomize {path}",
-                [*kustomize, *verb, str(manifests / path), "--load-restrictor=LoadRestrictionsRootOnly"],
+                [
+                    *kustomize,
+                    *verb,
+                    str(manifests / path),
+                    "--load-restrictor=LoadRestrictionsRootOnly",
+                ],
                 lambda r=renderer: anyio.run(r.render, Art(manifests)),  # type: ignore[misc]
             )
         )

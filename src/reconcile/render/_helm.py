@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-from reconcile.errors import ConfigurationError, RenderError
+from reconcile.errors import ConfigurationError, RenderError, RenderSecurityError
 from reconcile.objects import Manifest, Origin
 from reconcile.render._base import (
     DEFAULT_VALIDATION,
@@ -36,13 +37,24 @@ from reconcile.render._base import (
     flatten,
     render_key,
 )
-from reconcile.render._paths import relative, resolve_inside
+from reconcile.render._paths import inside, relative, resolve_inside
 from reconcile.render._tools import find_helm, run_tool
 from reconcile.render._yaml import DEFAULT_LIMITS, YamlLimits, load_yaml
 
 __all__ = ["HelmRenderer"]
 
 _SOURCE_RE: Final = re.compile(rb"^# Source: (.+)$", re.MULTILINE)
+
+
+def _check_symlinks(directory: Path, root: Path) -> None:
+    """Refuse a chart with a symlink that leads out of the artifact."""
+    for current, dirs, files in os.walk(directory):
+        for name in [*dirs, *files]:
+            path = Path(current) / name
+            if path.is_symlink() and not inside(path, root):
+                raise RenderSecurityError(
+                    "a symlink leaves the artifact root", origin=Origin(relative(path, root))
+                )
 
 
 class HelmRenderer:
@@ -146,6 +158,8 @@ class HelmRenderer:
         if not chart.exists():
             raise RenderError(f"chart {self.chart!r} not found in the artifact")
         chart_rel = relative(chart, root)
+        if chart.is_dir():
+            _check_symlinks(chart, root)
         values_paths = [
             str(resolve_inside(root, root, f, what="values file", path=f"values_files[{i}]"))
             for i, f in enumerate(self.values_files)

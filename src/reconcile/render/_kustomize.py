@@ -39,7 +39,7 @@ from reconcile.render._base import (
 )
 from reconcile.render._paths import inside, relative, resolve_inside
 from reconcile.render._plain import load_manifests
-from reconcile.render._tools import find_kustomize, run_tool
+from reconcile.render._tools import find_helm, find_kustomize, run_tool
 from reconcile.render._yaml import DEFAULT_LIMITS, YamlLimits, load_yaml
 
 __all__ = ["KUSTOMIZATION_FILES", "KustomizeRenderer", "generate_kustomization"]
@@ -245,7 +245,7 @@ class KustomizeRenderer:
         command = [*base, *verb, str(directory)]
         command.append("--load-restrictor=LoadRestrictionsRootOnly")
         if self.enable_helm:
-            command.append("--enable-helm")
+            command.extend(["--enable-helm", f"--helm-command={find_helm()}"])
         command.extend(self.extra_args)
         return command
 

@@ -181,6 +181,11 @@ def test_values_file_leaving_the_root_is_refused(
         )
     with pytest.raises(RenderSecurityError):
         render(HelmRenderer("../charts/demo", release_name="r"), chart)
+    os.symlink(outside, chart / "charts/demo/templates/stolen.yaml")
+    with pytest.raises(RenderSecurityError, match="symlink leaves") as info:
+        render(HelmRenderer("charts/demo", release_name="r"), chart)
+    assert info.value.origin is not None
+    assert info.value.origin.file == "charts/demo/templates/stolen.yaml"
 
 
 def test_template_failure_carries_helms_message(chart: Path, helm: str) -> None:
