@@ -33,7 +33,13 @@ import orjson
 
 from reconcile.errors import ConfigurationError, SubstitutionError
 from reconcile.objects import Manifest
-from reconcile.render._base import ArtifactLike, finalize, render_key
+from reconcile.render._base import (
+    DEFAULT_VALIDATION,
+    ArtifactLike,
+    Validation,
+    finalize,
+    render_key,
+)
 from reconcile.render._yaml import _SCALARS, MERGE, STR, _resolve_plain
 
 __all__ = ["DISABLE_KEY", "Substitute", "substitute_text", "variables_from"]
@@ -230,6 +236,7 @@ class Substitute:
         sources: ConfigMap or Secret objects (dicts) whose data are variables,
             later ones overriding earlier ones.
         strict: an undefined variable without a default is an error.
+        validation: the rules the substituted set is checked against again.
     """
 
     def __init__(
@@ -238,6 +245,7 @@ class Substitute:
         *,
         sources: Sequence[Mapping[str, Any]] = (),
         strict: bool = False,
+        validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         merged: dict[str, str] = {}
         for source in sources:
@@ -250,12 +258,16 @@ class Substitute:
                 )
         self.variables = merged
         self.strict = strict
+        self.validation = validation
 
     def cache_key(self) -> str:
         """Variables and mode (values hashed, so no secret is kept in the key)."""
         digest = orjson.dumps(sorted(self.variables.items()))
         return render_key(
-            "substitute", variables=hashlib.sha256(digest).hexdigest(), strict=self.strict
+            "substitute",
+            variables=hashlib.sha256(digest).hexdigest(),
+            strict=self.strict,
+            validation=self.validation,
         )
 
     def apply(self, manifest: Manifest) -> Manifest:
@@ -278,4 +290,4 @@ class Substitute:
         result = [self.apply(m) for m in manifests]
         if all(new is old for new, old in zip(result, manifests, strict=True)):
             return tuple(manifests)
-        return finalize(result)
+        return finalize(result, self.validation)
