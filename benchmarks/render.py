@@ -19,6 +19,7 @@ Writes ``benchmarks/results/render-<time>.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,8 +39,9 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
+from reconcile.errors import ToolError
 from reconcile.render import HelmRenderer, KustomizeRenderer, YamlRenderer, load_yaml
-from reconcile.render.tools import ensure_helm, find_kustomize
+from reconcile.render.tools import ensure_helm, ensure_kustomize, find_kustomize
 
 REPO = Path(__file__).resolve().parent.parent
 PLAIN_FOLDERS = ("argo-cd", "cert-manager", "flux", "kube-prometheus", "microservices-demo")
@@ -232,25 +234,37 @@ def _yaml_section(
     results[f"yaml:{title}"] = section
 
 
+def _kustomizes() -> dict[str, list[str]]:
+    tools: dict[str, list[str]] = {}
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if kubectl.exists():
+        tools["kubectl kustomize"] = [str(kubectl), "kustomize"]
+    with contextlib.suppress(ToolError):
+        tools["kustomize"] = [ensure_kustomize(build=False)]
+    if not tools:
+        tools["kustomize"] = find_kustomize()
+    return tools
+
+
 def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None:
-    kustomize = find_kustomize()
-    verb = [] if len(kustomize) > 1 else ["build"]
     helm = ensure_helm()
     cases: list[tuple[str, list[str], Callable[[], object]]] = []
-    for path in KUSTOMIZATIONS:
-        renderer = KustomizeRenderer(path)
-        cases.append(
-            (
-                f"kustomize {path}",
-                [
-                    *kustomize,
-                    *verb,
-                    str(manifests / path),
-                    "--load-restrictor=LoadRestrictionsRootOnly",
-                ],
-                lambda r=renderer: anyio.run(r.render, Art(manifests)),  # type: ignore[misc]
+    for label, kustomize in _kustomizes().items():
+        verb = [] if len(kustomize) > 1 else ["build"]
+        for path in KUSTOMIZATIONS:
+            renderer = KustomizeRenderer(path, kustomize=kustomize)
+            cases.append(
+                (
+                    f"{label} {path}",
+                    [
+                        *kustomize,
+                        *verb,
+                        str(manifests / path),
+                        "--load-restrictor=LoadRestrictionsRootOnly",
+                    ],
+                    lambda r=renderer: anyio.run(r.render, Art(manifests)),  # type: ignore[misc]
+                )
             )
-        )
     helm_renderer = HelmRenderer(
         CHART, release_name="metrics", namespace="kube-system", kube_version="1.37.0"
     )
@@ -272,7 +286,7 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
         )
     )
     print("\n## tools: bare tool vs renderer (tool + checks + parse + validate)")
-    print(f"{'case':<52}{'bare s':>9}{'ours s':>9}{'overhead':>10}")
+    print(f"{'case':<64}{'bare s':>9}{'ours s':>9}{'overhead':>10}")
     section: dict[str, Any] = {}
     env = dict(os.environ)
     for name, command, ours in cases:
@@ -282,7 +296,7 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
 
         timings = _interleaved({"bare": bare, "ours": ours}, repeat)
         overhead = timings["ours"] / timings["bare"] - 1
-        print(f"{name:<52}{timings['bare']:>9.3f}{timings['ours']:>9.3f}{overhead:>9.1%}")
+        print(f"{name:<64}{timings['bare']:>9.3f}{timings['ours']:>9.3f}{overhead:>9.1%}")
         section[name] = {**timings, "overhead": overhead}
     results["tools"] = section
 
