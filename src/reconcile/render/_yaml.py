@@ -270,9 +270,9 @@ def _nesting_bound(data: bytes | str) -> int:
     else:
         flow = data.count(b"[") + data.count(b"{")
         width = max(map(len, data.splitlines()), default=0)
-    # Block nesting needs one more column of indentation (or an indicator such
-    # as "- " on the same line) per level, so it cannot exceed the line width.
-    return flow + width
+    # Block nesting needs more indentation, or an indicator such as "- " on the
+    # same line, every level or two: twice the line width is a safe bound.
+    return flow + 2 * width
 
 
 def _check_depth(data: bytes | str, file: str, limits: YamlLimits) -> None:
