@@ -100,6 +100,14 @@ def _path_entries(k: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
     openapi = k.get("openapi")
     if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
         yield "openapi.path", openapi["path"], False
+    for i, chart in enumerate(k.get("helmCharts") or []):
+        if not isinstance(chart, dict):
+            continue
+        if isinstance(chart.get("valuesFile"), str) and not _is_remote(chart["valuesFile"]):
+            yield f"helmCharts[{i}].valuesFile", chart["valuesFile"], False
+        for j, entry in enumerate(chart.get("additionalValuesFiles") or []):
+            if isinstance(entry, str) and not _is_remote(entry):
+                yield f"helmCharts[{i}].additionalValuesFiles[{j}]", entry, False
     helm = k.get("helmGlobals")
     if isinstance(helm, dict) and isinstance(helm.get("chartHome"), str):
         yield "helmGlobals.chartHome", helm["chartHome"], False

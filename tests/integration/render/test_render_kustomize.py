@@ -163,6 +163,7 @@ def test_paths_leaving_the_root_are_refused(
         "patch": f"resources: [cm.yaml]\npatches:\n- path: {escape}/cm.yaml\n",
         "generator": f"configMapGenerator:\n- name: g\n  files: [key={escape}/cm.yaml]\n",
         "absolute": f"resources: [{outside}/cm.yaml]\n",
+        "helm values": f"helmCharts:\n- name: x\n  valuesFile: {escape}/cm.yaml\n",
     }
     write(tmp_path, "app/cm.yaml", cm("a"))
     for name, kustomization in cases.items():
