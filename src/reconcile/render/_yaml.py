@@ -308,18 +308,19 @@ def _check_depth(data: bytes | str, file: str, limits: YamlLimits) -> None:
         parser.dispose()
 
 
+_PENDING: Final = object()
+
+
 class _Constructor:
     """Turns composed nodes into JSON-compatible values."""
 
-    __slots__ = ("alias_budget", "depth", "document", "file", "limits", "memo", "pending")
+    __slots__ = ("alias_budget", "depth", "document", "file", "limits")
 
     def __init__(self, file: str, document: int, limits: YamlLimits) -> None:
         self.file = file
         self.document = document
         self.limits = limits
         self.alias_budget = limits.max_alias_nodes
-        self.memo: dict[int, tuple[Any, int]] = {}
-        self.pending: set[int] = set()
         self.depth = 0
 
     def error(
@@ -332,12 +333,18 @@ class _Constructor:
         )
 
     def construct(self, node: Node) -> Any:
-        """Construct the value of any node."""
+        """Construct the value of any node.
+
+        A node met twice is an alias. The node's (otherwise unused) ``anchor``
+        slot remembers it: pending while its children are built, then the
+        value and its size, so an alias is copied within the budget.
+        """
         if node.__class__ is ScalarNode:
             return node.value if node.ctag is T_STR else self.scalar(node)
-        key = id(node)
-        seen = self.memo.get(key)
-        if seen is not None:  # an alias of a collection: copy it, within the budget
+        seen = node.anchor  # the pure-Python composer stores anchor names (str) here
+        if seen is not None and seen.__class__ is not str:
+            if seen is _PENDING:
+                raise self.error("recursive alias", node)
             value, size = seen
             self.alias_budget -= size
             if self.alias_budget < 0:
@@ -348,12 +355,10 @@ class _Constructor:
                     RenderSecurityError,
                 )
             return copy.deepcopy(value)
-        if key in self.pending:
-            raise self.error("recursive alias", node)
         self.depth += 1
         if self.depth > self.limits.max_depth:
             raise self.error(f"nesting deeper than {self.limits.max_depth} levels", node)
-        self.pending.add(key)
+        node.anchor = _PENDING
         budget = self.alias_budget
         ctag = node.ctag
         if node.__class__ is MappingNode:
@@ -364,11 +369,15 @@ class _Constructor:
             if ctag is not T_SEQ and str(ctag) != SEQ:
                 raise self.error(f"unsupported tag {str(ctag)!r} on a sequence", node)
             construct = self.construct
-            value = [construct(child) for child in node.value]
-        self.pending.discard(key)
+            value = [
+                child.value
+                if child.__class__ is ScalarNode and child.ctag is T_STR
+                else construct(child)
+                for child in node.value
+            ]
         self.depth -= 1
         # The size of a copy: its own entries plus what aliases below it added.
-        self.memo[key] = (value, len(node.value) + 1 + (budget - self.alias_budget))
+        node.anchor = (value, len(node.value) + 1 + (budget - self.alias_budget))
         return value
 
     def mapping(self, node: MappingNode) -> dict[str, Any]:
