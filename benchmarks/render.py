@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,9 +37,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import anyio
 import attrs
 import yaml
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
@@ -81,6 +82,13 @@ _RuamelValueAsString.add_constructor(
     "tag:yaml.org,2002:value",
     lambda constructor, node: constructor.construct_scalar(node),
 )
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its waited-for children (the tools)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _time(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
@@ -260,7 +268,9 @@ def _kustomizes() -> dict[str, list[str]]:
     return tools
 
 
-def _without_the_tool(renderer: Renderer, module: str, output: bytes) -> Callable[[], object]:
+def _without_the_tool(
+    portal: BlockingPortal, renderer: Renderer, module: str, output: bytes, artifact: Art
+) -> Callable[[], object]:
     """Our renderer's own work: everything but the tool run (its output replayed)."""
 
     async def replay(*args: object, **kwargs: object) -> bytes:
@@ -268,17 +278,21 @@ def _without_the_tool(renderer: Renderer, module: str, output: bytes) -> Callabl
 
     def run() -> object:
         with mock.patch(f"reconcile.render.{module}.run_tool", replay):
-            return anyio.run(renderer.render, ARTIFACT)
+            return portal.call(renderer.render, artifact)
 
     return run
 
 
-ARTIFACT: Art
-
-
 def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None:
-    global ARTIFACT
-    ARTIFACT = Art(manifests)
+    # Renderers run on one long-lived event loop, as in a reconciler.
+    with start_blocking_portal() as portal:
+        _tool_cases(portal, repeat, manifests, results)
+
+
+def _tool_cases(
+    portal: BlockingPortal, repeat: int, manifests: Path, results: dict[str, Any]
+) -> None:
+    artifact = Art(manifests)
     helm = ensure_helm()
     cases: list[tuple[str, list[str], Renderer, str]] = []
     for label, kustomize in _kustomizes().items():
@@ -308,10 +322,11 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
     ]
     cases.append((f"helm {CHART}", helm_command, helm_renderer, "_helm"))
     print("\n## tools: bare tool vs renderer (tool + checks + parse + validate)")
-    print("(own work: the renderer with the tool's output replayed, i.e. our cost alone)")
+    print("wall: median and minimum; CPU: median, this process and the tool together;")
+    print("own work: the renderer with the tool's output replayed (our cost alone, CPU)")
     print(
-        f"{'case':<60}{'bare':>8}{'ours':>8}{'overhead':>10}"
-        f"{'bare min':>10}{'ours min':>10}{'overhead':>10}{'own work':>10}{'own/bare':>10}"
+        f"{'case':<60}{'bare':>7}{'ours':>7}{'over':>7}{'b min':>7}{'o min':>7}{'over':>7}"
+        f"{'b CPU':>7}{'o CPU':>7}{'over':>7}{'own':>7}{'own/b':>7}"
     )
     section: dict[str, Any] = {}
     env = dict(os.environ)
@@ -323,23 +338,32 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
         output = subprocess.run(command, capture_output=True, check=True, env=env).stdout
 
         def ours(renderer: Renderer = case_renderer) -> object:
-            return anyio.run(renderer.render, ARTIFACT)
+            return portal.call(renderer.render, artifact)
 
-        peers: dict[str, Callable[[], object]] = {
-            "bare": bare,
-            "ours": ours,
-            "own": _without_the_tool(case_renderer, module, output),
+        peers: dict[str, Callable[[], object]] = {"bare": bare, "ours": ours}
+        wall = _interleaved(peers, repeat)
+        cpu = _interleaved(peers, repeat, _cpu_with_children)
+        own = _interleaved(
+            {"own": _without_the_tool(portal, case_renderer, module, output, artifact)},
+            repeat,
+            time.process_time,
+        )["own"]
+        row = {
+            "wall": wall,
+            "cpu": cpu,
+            "own_cpu": own,
+            "overhead_wall": wall["ours"] / wall["bare"] - 1,
+            "overhead_wall_min": wall["ours min"] / wall["bare min"] - 1,
+            "overhead_cpu": cpu["ours"] / cpu["bare"] - 1,
+            "own_share": own / cpu["bare"],
         }
-        t = _interleaved(peers, repeat)
-        overhead = t["ours"] / t["bare"] - 1
-        overhead_min = t["ours min"] / t["bare min"] - 1
-        own = t["own min"] / t["bare min"]
         print(
-            f"{name:<60}{t['bare']:>8.3f}{t['ours']:>8.3f}{overhead:>10.1%}"
-            f"{t['bare min']:>10.3f}{t['ours min']:>10.3f}{overhead_min:>10.1%}"
-            f"{t['own min']:>10.3f}{own:>10.1%}"
+            f"{name:<60}{wall['bare']:>7.3f}{wall['ours']:>7.3f}{row['overhead_wall']:>7.0%}"
+            f"{wall['bare min']:>7.3f}{wall['ours min']:>7.3f}{row['overhead_wall_min']:>7.0%}"
+            f"{cpu['bare']:>7.3f}{cpu['ours']:>7.3f}{row['overhead_cpu']:>7.0%}"
+            f"{own:>7.3f}{row['own_share']:>7.0%}"
         )
-        section[name] = {**t, "overhead": overhead, "overhead_min": overhead_min, "own": own}
+        section[name] = row
     results["tools"] = section
 
 
