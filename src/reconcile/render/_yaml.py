@@ -29,6 +29,7 @@ import base64
 import binascii
 import codecs
 import copy
+import json
 import math
 import operator
 import re
@@ -542,14 +543,83 @@ def load_yaml(
             beyond the alias budget.
     """
     text = decode(data.encode("utf-8") if isinstance(data, str) else data, file, limits)
-    if _CParser is None or pure:
-        return _load(text, file, limits, pure=True)
-    bound = _nesting_bound(text)
-    if bound <= _C_SAFE_DEPTH:
-        return _load(text, file, limits, pure=False)
-    if bound > _BIG_STACK_DEPTH:
-        _check_depth(text, file, limits)
-    return _on_a_big_stack(_load, text, file, limits, pure=False)
+    try:
+        if _CParser is None or pure:
+            return _load(text, file, limits, pure=True)
+        bound = _nesting_bound(text)
+        if bound <= _C_SAFE_DEPTH:
+            return _load(text, file, limits, pure=False)
+        if bound > _BIG_STACK_DEPTH:
+            _check_depth(text, file, limits)
+        return _on_a_big_stack(_load, text, file, limits, pure=False)
+    except ManifestSyntaxError:
+        # JSON that is not YAML (tabs for indentation, as kubectl's JSON path
+        # accepts): read it as JSON, or report the YAML error.
+        documents = _json_stream(text, file, limits)
+        if documents is None:
+            raise
+        return documents
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _json_stream(text: bytes | str, file: str, limits: YamlLimits) -> list[LoadedDocument] | None:
+    """Concatenated JSON values, or None when the text does not look like JSON."""
+    string = text.decode("utf-8") if isinstance(text, bytes) else text
+    start = len(string) - len(string.lstrip())
+    if not string[start:].startswith(("{", "[")):
+        return None
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+    documents: list[LoadedDocument] = []
+    position = start
+    while position < len(string):
+        line = string.count("\n", 0, position) + 1
+        column = position - (string.rfind("\n", 0, position) + 1) + 1
+        try:
+            value, end = decoder.raw_decode(string, position)
+        except _DuplicateKeyError as exc:
+            raise ManifestSyntaxError(
+                f"duplicate key {exc.key!r}",
+                origin=Origin(file, len(documents), line, column),
+            ) from None
+        except (json.JSONDecodeError, RecursionError):
+            return None  # not JSON either: the YAML error stands
+        if _json_depth(value) > limits.max_depth:
+            raise ManifestSyntaxError(
+                f"nesting deeper than {limits.max_depth} levels",
+                origin=Origin(file, len(documents), line, column),
+            )
+        documents.append(LoadedDocument(value, len(documents), line, column))
+        rest = string[end:]
+        position = end + len(rest) - len(rest.lstrip())
+    return documents
+
+
+def _json_depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return depth
 
 
 def _on_a_big_stack(fn: Callable[..., _R], *args: Any, **kwargs: Any) -> _R:

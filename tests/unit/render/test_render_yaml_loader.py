@@ -227,3 +227,24 @@ _json = st.recursive(
 def test_round_trip_through_pyyaml_dump(value: Any) -> None:
     text = yaml.safe_dump({"v": value}, allow_unicode=True)
     assert values(text) == [yaml.load(text, Loader=yaml.CSafeLoader)]
+
+
+def test_json_that_is_not_yaml_is_read_as_json() -> None:
+    # Tabs indent this JSON: not valid YAML, but kubectl reads it.
+    text = b'{\n\t"apiVersion": "v1",\n\t"kind": "ConfigMap"\n}\n{"a": [1, 2.5, true, null]}\n'
+    docs = load_yaml(text, "cm.json")
+    assert [(d.value, d.index, d.line) for d in docs] == [
+        ({"apiVersion": "v1", "kind": "ConfigMap"}, 0, 1),
+        ({"a": [1, 2.5, True, None]}, 1, 5),
+    ]
+
+
+def test_json_errors_stay_located() -> None:
+    with pytest.raises(ManifestSyntaxError, match="duplicate key 'a'"):
+        load_yaml(b'{\n\t"a": 1,\n\t"a": 2\n}', "d.json")
+    with pytest.raises(ManifestSyntaxError, match="invalid YAML") as info:
+        load_yaml(b'{\n\t"a": 1,\n\t"b" 2\n}', "bad.json")
+    assert info.value.origin is not None
+    assert info.value.origin.line == 3
+    with pytest.raises(ManifestSyntaxError, match="nesting deeper than 256"):
+        load_yaml(b"\t" + b"[" * 300 + b"]" * 300, "deep.json")
