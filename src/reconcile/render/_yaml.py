@@ -315,13 +315,14 @@ _PENDING: Final = object()
 class _Constructor:
     """Turns composed nodes into JSON-compatible values."""
 
-    __slots__ = ("alias_budget", "depth", "document", "file", "limits")
+    __slots__ = ("alias_budget", "count", "depth", "document", "file", "limits")
 
     def __init__(self, file: str, document: int, limits: YamlLimits) -> None:
         self.file = file
         self.document = document
         self.limits = limits
         self.alias_budget = limits.max_alias_nodes
+        self.count = 0
         self.depth = 0
 
     def error(
@@ -348,6 +349,7 @@ class _Constructor:
                 raise self.error("recursive alias", node)
             value, size = seen
             self.alias_budget -= size
+            self.count += size
             if self.alias_budget < 0:
                 raise self.error(
                     "aliases expand to more than "
@@ -360,7 +362,7 @@ class _Constructor:
         if self.depth > self.limits.max_depth:
             raise self.error(f"nesting deeper than {self.limits.max_depth} levels", node)
         node.anchor = _PENDING
-        budget = self.alias_budget
+        before = self.count
         ctag = node.ctag
         if node.__class__ is MappingNode:
             if ctag is not T_MAP and str(ctag) != MAP:
@@ -377,8 +379,10 @@ class _Constructor:
                 for child in node.value
             ]
         self.depth -= 1
-        # The size of a copy: its own entries plus what aliases below it added.
-        node.anchor = (value, len(node.value) + 1 + (budget - self.alias_budget))
+        # Nodes in the subtree (entries at every level, aliases as expanded):
+        # what a copy of it costs.
+        self.count += len(node.value) + 1
+        node.anchor = (value, self.count - before)
         return value
 
     def mapping(self, node: MappingNode) -> dict[str, Any]:

@@ -135,6 +135,15 @@ def test_billion_laughs_fails_fast_within_the_alias_budget() -> None:
     assert time.perf_counter() - started < 5  # a sanity bound, not a benchmark
 
 
+def test_a_deep_anchor_costs_its_whole_subtree() -> None:
+    # Few entries at the top, a thousand below: each alias copies them all.
+    inner = ", ".join(str(i) for i in range(1000))
+    text = f"a: &a {{x: {{y: {{z: [{inner}]}}}}}}\nb: [" + ", ".join(["*a"] * 200) + "]\n"
+    with pytest.raises(RenderSecurityError, match="aliases expand"):
+        load_yaml(text.encode(), "deep-anchor.yaml")
+    assert load_yaml(text.encode(), "ok.yaml", limits=YamlLimits(max_alias_nodes=10**6))
+
+
 def test_recursive_alias_is_an_error() -> None:
     with pytest.raises(ManifestSyntaxError, match="recursive alias"):
         load_yaml(b"a: &x [1, *x]\n", "r.yaml")
