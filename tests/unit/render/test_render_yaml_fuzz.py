@@ -85,7 +85,11 @@ def test_random_bytes(data: bytes) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _FUZZ, reason="set RECONCILE_FUZZ=1 (the nox fuzz session)")
-@settings(max_examples=200_000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("RECONCILE_FUZZ_EXAMPLES", "200000")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(_TEXT | st.binary(max_size=400))
 def test_fuzz_long(data: str | bytes) -> None:
     _check(data.encode("utf-8") if isinstance(data, str) else data)
