@@ -281,7 +281,7 @@ class KustomizeRenderer:
                     )
             with tempfile.TemporaryDirectory(prefix="reconcile-kustomize-") as tmp:
                 copy = Path(tmp) / "root"
-                shutil.copytree(root, copy, symlinks=True)
+                shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
                 target = copy / directory.relative_to(root)
                 (target / "kustomization.yaml").write_bytes(orjson.dumps(generated))
                 output = await run_tool(
