@@ -43,7 +43,7 @@ from reconcile.errors import (
 )
 from reconcile.merge import predict_apply
 from reconcile.objects import JSONObject, ObjectRef
-from reconcile.schema import SchemaRegistry, builtin
+from reconcile.schema import SchemaRegistry
 
 __all__ = ["KubernetesApplier"]
 
@@ -93,7 +93,8 @@ class KubernetesApplier:
         retry: the retry policy for 429, 5xx, dropped connections and conflicts.
         cache: read live state through list+watch informers (else GET per object).
         watch_silence: seconds without a watch event or bookmark before a restart.
-        schemas: merge metadata for deciding no-ops locally (built-in kinds by default).
+        schemas: merge metadata for deciding no-ops locally (built-in kinds by
+            default, in a registry of this applier's own that learns the CRDs it sees).
 
     Example::
 
@@ -137,7 +138,9 @@ class KubernetesApplier:
         self.retry = retry
         self.use_cache = cache
         self.watch_silence = watch_silence
-        self.schemas = schemas or builtin()
+        # A registry of its own: the CRDs it learns must not leak into the
+        # process-wide built-in table other appliers and differs read.
+        self.schemas = schemas if schemas is not None else SchemaRegistry()
         self._api_client = api_client
         self._own_client = api_client is None
         self._transport: Transport | None = None
