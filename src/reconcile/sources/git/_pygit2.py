@@ -157,6 +157,8 @@ class Pygit2Backend:
                 refspecs = [f"+{w.ref}:{w.ref}" if w.ref else w.sha for w in wants]
                 unshallow = _UNSHALLOW if r.is_shallow else 0
                 fetch_depth = depth if depth is not None else unshallow
+                if conn.remote.scheme == "file":
+                    fetch_depth = 0  # libgit2's local transport cannot fetch shallow
                 self._remote(r, conn).fetch(refspecs, callbacks=_Callbacks(conn), depth=fetch_depth)
                 for w in wants:
                     if w.sha not in r:

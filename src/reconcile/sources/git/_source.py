@@ -428,9 +428,11 @@ class GitSource:
                 await self._network(
                     "fetch", backend.fetch(conn, repo, [Want(resolved.commit)], depth=self.depth)
                 )
-            except (RefNotFoundError, CacheError) as exc:
-                if isinstance(exc, CacheError):
-                    raise
+            except (CacheError, SourceAuthError, SourceSecurityError):
+                raise
+            except SourceError as exc:
+                # Servers may refuse unadvertised objects: fetch every branch instead.
+                log.debug("%s: direct fetch of %s refused (%s)", self.url, resolved.commit, exc)
                 refs = await self._ls_remote(conn)
                 heads = [
                     Want(sha, name)
