@@ -483,7 +483,12 @@ def https_server(
     tmp = tmp_path_factory.mktemp("tls")
     ca_pem, cert_file, key_file = _make_tls(tmp)
     control = HTTPSControl()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(served_root, control))
+
+    class QuietServer(http.server.ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # clients that give up (timeouts, cut connections) are expected
+
+    server = QuietServer(("127.0.0.1", 0), _handler(served_root, control))
     server.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)

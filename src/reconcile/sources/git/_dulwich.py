@@ -7,10 +7,12 @@ Over SSH it runs the OpenSSH client with the same options as the CLI backend.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import stat
 import subprocess
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -157,14 +159,27 @@ class DulwichBackend:
         return client, ""
 
     async def _run(self, conn: Connection | None, what: str, fn: Callable[[], T]) -> T:
-        try:
-            return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
-        except SourceError:
-            raise
-        except Exception as exc:
-            if conn is None:
-                raise CacheError(f"{what}: {type(exc).__name__}: {exc}") from exc
-            raise _translate(conn, what, exc) from None
+        def call() -> T:
+            error: SourceError | None = None
+            try:
+                return fn()
+            except SourceError:
+                raise
+            except Exception as exc:
+                if conn is None:
+                    error = CacheError(f"{what}: {type(exc).__name__}: {exc}")
+                else:
+                    error = _translate(conn, what, exc)
+                # dulwich leaves protocol objects unclosed when a connection
+                # fails; free them here, quietly, not at some random later point.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ResourceWarning)
+                    _drop_tracebacks(exc)
+                    del exc
+                    gc.collect()
+            raise error
+
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     async def ls_remote(self, conn: Connection) -> RemoteRefs:
         """``get_refs``: the advertised refs (peeled tags included)."""
@@ -300,6 +315,16 @@ class DulwichBackend:
                 return obj.type_name.decode(), bytes(obj.as_raw_string())
 
         return await self._run(None, "read-object", run)
+
+
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if exc.__cause__ is not None:
+            _drop_tracebacks(exc.__cause__)
+        exc.__traceback__ = None
+        exc = exc.__context__
 
 
 def _close(client: Any) -> None:

@@ -2,9 +2,13 @@
 
 libgit2 cannot be pointed at a given known_hosts file, so this backend
 refuses ``ssh://`` remotes rather than connect without verifying the host key;
-use the ``cli`` or ``dulwich`` backend for SSH. A custom CA bundle is a
-process-wide libgit2 setting: network operations of this backend are
-serialized while one is in use.
+use the ``cli`` or ``dulwich`` backend for SSH.
+
+A custom CA bundle is a process-wide libgit2 setting that cannot be undone:
+once a pygit2 source has used a CA bundle, that CA stays trusted by every
+pygit2 source in the process. Use the ``cli`` or ``dulwich`` backend where
+sources with different trust must share a process. libgit2's local transport
+cannot fetch shallow: ``file://`` remotes are fetched in full.
 """
 
 from __future__ import annotations
@@ -84,11 +88,7 @@ class Pygit2Backend:
                 pygit2.settings.server_timeout = ms
                 if conn.ca_file is not None:
                     pygit2.settings.set_ssl_cert_locations(str(conn.ca_file), None)
-                try:
-                    return fn()
-                finally:
-                    if conn.ca_file is not None:
-                        _reset_ca()
+                return fn()
 
         try:
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
@@ -249,10 +249,3 @@ class Pygit2Backend:
             return names.get(int(kind), "unknown"), bytes(data)
 
         return await self._run(None, "read-object", run)
-
-
-def _reset_ca() -> None:
-    import ssl
-
-    paths = ssl.get_default_verify_paths()
-    pygit2.settings.set_ssl_cert_locations(paths.cafile, paths.capath)

@@ -45,7 +45,7 @@ class ParsedRemote:
     url: str
     scheme: str
     username: str | None
-    password: str | None
+    password: str | None = attrs.field(repr=lambda v: "None" if v is None else "***")
     host: str
     port: int | None
     path: str
