@@ -114,6 +114,9 @@ class Signer:
     gpg_public: str
     ssh_key: Path
     ssh_public: str
+    #: Keys of someone else: valid, but not the signer's.
+    other_gpg_public: str = ""
+    other_ssh_public: str = ""
 
     def git_config(self, kind: str) -> tuple[list[str], dict[str, str]]:
         if kind == "gpg":
@@ -238,10 +241,32 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
         [gpg, "--batch", "--armor", "--export", fpr], env=env, check=True, capture_output=True,
         text=True,
     ).stdout  # fmt: skip
+    other_home = Path(tempfile.mkdtemp(prefix="g"))
+    os.chmod(other_home, 0o700)
+    other_env = {**os.environ, "GNUPGHOME": str(other_home)}
+    subprocess.run(
+        [gpg, "--batch", "--passphrase", "", "--quick-gen-key", "Other <other@example.com>",
+         "ed25519", "sign", "never"],
+        env=other_env, check=True, capture_output=True,
+    )  # fmt: skip
+    other_public = subprocess.run(
+        [gpg, "--batch", "--armor", "--export"], env=other_env, check=True, capture_output=True,
+        text=True,
+    ).stdout  # fmt: skip
     tmp = tmp_path_factory.mktemp("sshsign")
     key = tmp / "signing"
     subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return Signer(home, fpr, public, key, (tmp / "signing.pub").read_text().strip())
+    other = tmp / "other"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    return Signer(
+        home,
+        fpr,
+        public,
+        key,
+        (tmp / "signing.pub").read_text().strip(),
+        other_gpg_public=other_public,
+        other_ssh_public=(tmp / "other.pub").read_text().strip(),
+    )
 
 
 _counter = iter(range(1_000_000))

@@ -334,9 +334,16 @@ class GitSource:
         ignore, include, exclude = self._filter_args
         return FileFilter(ignore=ignore, include=include, exclude=exclude)
 
-    def _key(self, commit: str, file_filter: FileFilter) -> str:
-        sub = hashlib.sha256(self.subpath.encode()).hexdigest()[:8]
-        return f"{commit}-{sub}{file_filter.fingerprint()}"
+    def _key(self, resolved: ResolvedRef, file_filter: FileFilter) -> str:
+        # Everything that decides an artifact's content or its acceptance is in
+        # its name: an artifact verified under one policy (and for one tag
+        # object) is never reused under another.
+        h = hashlib.sha256(self.subpath.encode())
+        if self.verify is not None:
+            h.update(repr(self.verify).encode())
+            if self.verify.mode in {"tag", "both"}:
+                h.update((resolved.tag_object or "").encode())
+        return f"{resolved.commit}-{h.hexdigest()[:8]}{file_filter.fingerprint()}"
 
     def _existing(self, key: str, resolved: ResolvedRef) -> Artifact | None:
         meta = self.store.meta(key)
@@ -391,7 +398,7 @@ class GitSource:
                     f"{ref.describe()} is not an annotated tag; cannot verify a tag signature",
                     url=self.url,
                 )
-            key = self._key(resolved.commit, file_filter)
+            key = self._key(resolved, file_filter)
             existing = self._existing(key, resolved)
             if existing is not None:
                 log.debug("%s: %s unchanged, fetch skipped", self.url, existing.revision)
