@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +37,12 @@ __all__ = [
 
 _PGP = b"-----BEGIN PGP SIGNATURE-----"
 _SSH = b"-----BEGIN SSH SIGNATURE-----"
+
+
+def _to_tuple(keys: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(keys, str):
+        return (keys,)
+    return tuple(keys)
 
 
 @attrs.frozen(slots=True)
@@ -57,8 +63,8 @@ class SignatureVerification:
     """
 
     mode: Literal["head", "tag", "both"] = "head"
-    openpgp_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    ssh_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    openpgp_keys: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    ssh_keys: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.mode not in {"head", "tag", "both"}:
