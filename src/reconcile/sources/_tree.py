@@ -180,20 +180,28 @@ def _inside(root: Path, link: Path) -> bool:
 
 
 def finalize_tree(
-    root: Path, file_filter: FileFilter, limits: Limits, *, url: str | None = None
+    root: Path,
+    file_filter: FileFilter,
+    limits: Limits,
+    *,
+    url: str | None = None,
+    readonly: bool = False,
 ) -> TreeStats:
     """Apply ``file_filter`` to ``root`` in place, check it and return its checksum.
 
     Files that the filter drops are deleted; empty directories stay. Symlinks
     must be relative and resolve inside ``root`` (symlinks to directories are
     kept but not followed). Raises :class:`SourceSecurityError` on a symlink
-    that escapes, or when ``limits`` are exceeded.
+    that escapes, or when ``limits`` are exceeded. With ``readonly``, files and
+    directories below ``root`` lose their write permission on the way (``root``
+    itself stays writable: :meth:`ArtifactStore.commit` seals it after moving it).
     """
     digest = hashlib.sha256()
     files = 0
     size = 0
     root = Path(root)
     entries: list[tuple[str, Path]] = []
+    subdirs: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         rel_dir = here.relative_to(root).as_posix()
@@ -211,6 +219,7 @@ def finalize_tree(
             else:
                 shutil.rmtree(full)
         dirnames[:] = keep_dirs
+        subdirs.extend(os.path.join(dirpath, name) for name in keep_dirs)
         for name in filenames:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             full = here / name
@@ -241,6 +250,8 @@ def finalize_tree(
             with open(full, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     digest.update(chunk)
+            if readonly:
+                os.chmod(full, stat.S_IMODE(st.st_mode) & ~0o222)
         else:
             raise SourceSecurityError(f"{rel!r} is not a regular file or symlink", url=url)
         files += 1
@@ -248,6 +259,9 @@ def finalize_tree(
             raise SourceSecurityError(
                 f"content exceeds the limit of {limits.max_files} files", url=url
             )
+    if readonly:
+        for d in reversed(subdirs):
+            os.chmod(d, 0o555)  # noqa: S103 - read-only is the point
     return TreeStats(checksum=f"sha256:{digest.hexdigest()}", files=files, size=size)
 
 
@@ -325,13 +339,24 @@ class ArtifactStore:
         path.mkdir(parents=True)
         return path
 
-    def commit(self, staged: Path, key: str, meta: dict[str, object] | None = None) -> Path:
+    def commit(
+        self,
+        staged: Path,
+        key: str,
+        meta: dict[str, object] | None = None,
+        *,
+        sealed: bool = False,
+    ) -> Path:
         """Make ``staged`` read-only and move it to ``key``; returns the final path.
 
         ``meta`` (JSON-compatible) is stored beside it for :meth:`meta`.
+        ``sealed`` says everything below ``staged`` is read-only already
+        (:func:`finalize_tree` with ``readonly``).
         """
         final = self.root / key
-        make_readonly(staged)
+        if not sealed:
+            make_readonly(staged)
+            os.chmod(staged, 0o755)  # noqa: S103 - moving a directory needs write access to it
         if final.exists():
             # Someone built the same revision concurrently; theirs is as good.
             remove_tree(staged)
@@ -341,8 +366,8 @@ class ArtifactStore:
             tmp.write_text(json.dumps(meta, sort_keys=True))
             os.replace(tmp, self.root / f"{key}.json")
         os.rename(staged, final)
-        now = os.stat(final).st_mtime_ns
-        os.utime(final, ns=(now, now), follow_symlinks=False)
+        os.chmod(final, 0o555)  # noqa: S103
+        os.utime(final)  # newest, for gc
         return final
 
     def gc(self, *, protect: Iterable[str] = ()) -> list[str]:

@@ -115,6 +115,25 @@ def _check_passphrase(key: bytes, passphrase: str | None, url: str) -> None:
         pass
 
 
+@asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive advisory lock: sources in other processes share the cache safely."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await anyio.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class GitSource:
     """A Git repository as a :class:`~reconcile.sources.Source`.
 
@@ -372,7 +391,7 @@ class GitSource:
         without fetching. Raises a :class:`~reconcile.errors.SourceError`
         subclass on failure; artifacts returned earlier stay intact.
         """
-        async with self._lock:
+        async with self._lock, _file_lock(self.repo_path.parent / ".lock"):
             try:
                 return await self._fetch()
             except SourceError:
@@ -511,7 +530,7 @@ class GitSource:
                     url=self.url,
                 )
             stats = await anyio.to_thread.run_sync(
-                lambda: finalize_tree(root, file_filter, self.limits, url=self.url)
+                lambda: finalize_tree(root, file_filter, self.limits, url=self.url, readonly=True)
             )
             meta: dict[str, object] = {
                 "checksum": stats.checksum,
@@ -519,7 +538,9 @@ class GitSource:
                 "size": stats.size,
                 "commit": resolved.commit,
             }
-            final = await anyio.to_thread.run_sync(lambda: self.store.commit(root, key, meta))
+            final = await anyio.to_thread.run_sync(
+                lambda: self.store.commit(root, key, meta, sealed=True)
+            )
         finally:
             await anyio.to_thread.run_sync(remove_tree, staged)
         self.store.gc(protect=[key])

@@ -112,7 +112,8 @@ def split_tag_signature(raw: bytes) -> tuple[bytes, bytes | None]:
 async def _run(
     args: Sequence[str], *, env: dict[str, str] | None = None, stdin: bytes | None = None
 ) -> tuple[int, str]:
-    proc = await anyio.run_process(list(args), input=stdin, check=False, env=env)
+    with anyio.fail_after(120):
+        proc = await anyio.run_process(list(args), input=stdin, check=False, env=env)
     return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
 
 
