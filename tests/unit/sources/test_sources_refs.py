@@ -210,3 +210,19 @@ def test_auth_validation() -> None:
         GitSource("ssh://git@example.com/r.git", cache_dir="/tmp/x")  # no known_hosts
     with pytest.raises(SourceSecurityError):
         GitSource("http://u:p@example.com/r.git", cache_dir="/tmp/x")
+
+
+@pytest.mark.parametrize(
+    ("text", "auth"),
+    [
+        ("unexpected http resp 401 for https://h/r.git", True),
+        ("The requested URL returned error: 403", True),
+        ("unexpected http status code: 401", True),
+        ("HTTPSConnectionPool(host='127.0.0.1', port=34015): Read timed out.", False),
+        ("connect to 127.0.0.1 port 40312 failed", False),
+    ],
+)
+def test_auth_status_is_not_fooled_by_port_numbers(text: str, auth: bool) -> None:
+    from reconcile.sources.git._cli import AUTH_STATUS
+
+    assert bool(AUTH_STATUS.search(text.lower())) is auth

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -34,6 +35,9 @@ _HELPER = (
     "printf 'username=%s\\npassword=%s\\n' "
     '"$RECONCILE_GIT_USERNAME" "$RECONCILE_GIT_PASSWORD"; }; f'
 )
+
+#: An HTTP 401/403 status in an error text (not any "401" in, say, a port number).
+AUTH_STATUS = re.compile(r"(?:http|status|code|resp\w*|error)[^0-9\n]{0,12}\b40[13]\b", re.I)
 
 _AUTH_MARKERS = (
     "authentication failed",

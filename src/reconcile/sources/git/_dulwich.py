@@ -27,7 +27,7 @@ from reconcile.sources.git._backend import (
     Want,
     check_tree_path,
 )
-from reconcile.sources.git._cli import classify
+from reconcile.sources.git._cli import AUTH_STATUS, classify
 
 __all__ = ["DulwichBackend"]
 
@@ -349,7 +349,7 @@ def _translate(conn: Connection, what: str, exc: Exception) -> SourceError:
         return SourceError(f"{what}: the server hung up", url=conn.redacted)
     if isinstance(exc, de.GitProtocolError):
         low = text.lower()
-        if "401" in low or "403" in low:
+        if AUTH_STATUS.search(low):
             return SourceAuthError(f"{what}: authentication failed: {text}", url=conn.redacted)
         if "not our ref" in low or ("not found" in low and "ref" in low):
             return RefNotFoundError(f"{what}: {text}", url=conn.redacted)

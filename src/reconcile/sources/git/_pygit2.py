@@ -31,7 +31,7 @@ from reconcile.sources.git._backend import (
     Want,
     check_tree_path,
 )
-from reconcile.sources.git._cli import classify
+from reconcile.sources.git._cli import AUTH_STATUS, classify
 
 __all__ = ["Pygit2Backend"]
 
@@ -99,7 +99,7 @@ class Pygit2Backend:
                 raise CacheError(f"{what}: {type(exc).__name__}: {exc}") from exc
             text = str(exc)
             low = text.lower()
-            if "401" in low or "authentication" in low or "403" in low:
+            if AUTH_STATUS.search(low) or "authentication" in low:
                 return_exc: SourceError = SourceAuthError(
                     f"{what}: authentication failed: {conn.scrub(text)}", url=conn.redacted
                 )
