@@ -28,13 +28,21 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from reconcile.sources.git import Connection, GitBackend, GitSource, RemoteRefs, Want, get_backend
+from reconcile.sources.git import (
+    Connection,
+    GitBackend,
+    GitSource,
+    RemoteRefs,
+    TreeEntry,
+    Want,
+    get_backend,
+)
 from reconcile.sources.git import backend_names as available_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,8 +136,14 @@ class Timing:
     async def is_ancestor(self, repo: Path, ancestor: str, descendant: str) -> bool:
         return await self.inner.is_ancestor(repo, ancestor, descendant)
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        await self._t("export", self.inner.export(repo, commit, dest))
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        result: list[TreeEntry] = await self._t("export", self.inner.list_tree(repo, commit))
+        return result
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        await self._t("export", self.inner.read_blobs(repo, oids, sink))
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         return await self.inner.read_object(repo, sha)

@@ -42,6 +42,26 @@ IGNORE_FILE = ".sourceignore"
 _ALWAYS_IGNORED = (".git/", ".git")
 
 
+def blob_id(content: bytes) -> str:
+    """The Git (SHA-1) blob id of ``content``.
+
+    >>> blob_id(b"")
+    'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391'
+    """
+    h = hashlib.sha1(b"blob %d\0" % len(content), usedforsecurity=False)
+    h.update(content)
+    return h.hexdigest()
+
+
+def checksum_of(items: Iterable[tuple[str, str, str]]) -> str:
+    """The artifact checksum of (path, kind, blob id) items; see ``_materialize``."""
+    h = hashlib.sha256()
+    for path, kind, oid in sorted(items, key=lambda i: i[0].encode("utf-8", "surrogateescape")):
+        h.update(kind.encode() + path.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(oid.encode() + b"\0")
+    return f"sha256:{h.hexdigest()}"
+
+
 def _spec(lines: Iterable[str]) -> object:
     import pathspec
 
@@ -124,6 +144,14 @@ class FileFilter:
         h.update((self.ignore_file or "").encode())
         return h.hexdigest()[:12]
 
+    def load_ignore_text(self, directory: str, text: str) -> None:
+        """Use ``text`` as the ignore file of ``directory`` (posix, relative)."""
+        try:
+            self._dir_specs[directory] = _spec(text.splitlines())
+        except Exception as exc:
+            where = f"{directory}/{self.ignore_file}" if directory else self.ignore_file
+            raise SourceError(f"{where}: invalid pattern: {exc}") from exc
+
     def load_ignore_file(self, directory: str, path: Path) -> None:
         """Read the ignore file of ``directory`` (posix, relative) if it exists."""
         if self.ignore_file is None:
@@ -196,7 +224,7 @@ def finalize_tree(
     directories below ``root`` lose their write permission on the way (``root``
     itself stays writable: :meth:`ArtifactStore.commit` seals it after moving it).
     """
-    digest = hashlib.sha256()
+    items: list[tuple[str, str, str]] = []
     files = 0
     size = 0
     root = Path(root)
@@ -230,26 +258,26 @@ def finalize_tree(
     entries.sort(key=lambda e: e[0].encode("utf-8", "surrogateescape"))
     for rel, full in entries:
         st = full.lstat()
-        rel_b = rel.encode("utf-8", "surrogateescape")
         if stat.S_ISLNK(st.st_mode):
             if not _inside(root, full):
                 raise SourceSecurityError(
                     f"symlink {rel!r} points outside the checkout", url=url, path=rel
                 )
             target = os.readlink(full).encode("utf-8", "surrogateescape")
-            digest.update(b"L" + rel_b + b"\x00" + target + b"\x00")
+            items.append((rel, "L", blob_id(target)))
             size += len(target)
         elif stat.S_ISREG(st.st_mode):
-            kind = b"X" if st.st_mode & 0o111 else b"F"
-            digest.update(kind + rel_b + b"\x00" + str(st.st_size).encode() + b"\x00")
+            kind = "X" if st.st_mode & 0o100 else "F"
             size += st.st_size
             if size > limits.max_bytes:
                 raise SourceSecurityError(
                     f"content exceeds the size limit of {limits.max_bytes} bytes", url=url
                 )
+            h = hashlib.sha1(b"blob %d\0" % st.st_size, usedforsecurity=False)
             with open(full, "rb") as fh:
                 while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
+                    h.update(chunk)
+            items.append((rel, kind, h.hexdigest()))
             if readonly:
                 os.chmod(full, stat.S_IMODE(st.st_mode) & ~0o222)
         else:
@@ -262,7 +290,7 @@ def finalize_tree(
     if readonly:
         for d in reversed(subdirs):
             os.chmod(d, 0o555)  # noqa: S103 - read-only is the point
-    return TreeStats(checksum=f"sha256:{digest.hexdigest()}", files=files, size=size)
+    return TreeStats(checksum=checksum_of(items), files=files, size=size)
 
 
 def make_readonly(root: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,15 @@ import pytest
 
 from reconcile.errors import RefNotFoundError, SourceError, SourceSecurityError
 from reconcile.sources import Artifact, GitRef, Limits, LocalSource
-from reconcile.sources.git import Connection, GitBackend, GitSource, RemoteRefs, Want, get_backend
+from reconcile.sources.git import (
+    Connection,
+    GitBackend,
+    GitSource,
+    RemoteRefs,
+    TreeEntry,
+    Want,
+    get_backend,
+)
 
 from .conftest import Transport, Upstream, git
 
@@ -43,9 +51,15 @@ class Counting:
     async def is_ancestor(self, repo: Path, ancestor: str, descendant: str) -> bool:
         return await self.inner.is_ancestor(repo, ancestor, descendant)
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        self.calls.append("export")
-        await self.inner.export(repo, commit, dest)
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        self.calls.append("list_tree")
+        return await self.inner.list_tree(repo, commit)
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        self.calls.append("read_blobs")
+        await self.inner.read_blobs(repo, oids, sink)
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         return await self.inner.read_object(repo, sha)
@@ -108,7 +122,7 @@ async def test_unchanged_head_skips_the_fetch(
     counting = Counting(get_backend(backend))
     src = GitSource(daemon_url(upstream), backend=counting, cache_dir=tmp_path, branch="main")
     first = await src.fetch()
-    assert counting.calls == ["ls_remote", "fetch", "export"]
+    assert counting.calls == ["ls_remote", "fetch", "list_tree", "read_blobs"]
     counting.calls.clear()
     again = await src.fetch()
     assert again == first

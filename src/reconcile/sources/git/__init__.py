@@ -13,7 +13,7 @@ Example:
 """
 
 from reconcile.sources.git._auth import HTTPSAuth, SSHAuth
-from reconcile.sources.git._backend import Connection, GitBackend, RemoteRefs, Want
+from reconcile.sources.git._backend import Connection, GitBackend, RemoteRefs, TreeEntry, Want
 from reconcile.sources.git._refs import GitRef, ResolvedRef, best_semver
 from reconcile.sources.git._source import GitSource, backend_names, get_backend
 from reconcile.sources.git._url import ParsedRemote, parse_remote
@@ -30,6 +30,7 @@ __all__ = [
     "ResolvedRef",
     "SSHAuth",
     "SignatureVerification",
+    "TreeEntry",
     "Want",
     "backend_names",
     "best_semver",

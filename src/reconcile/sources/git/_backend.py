@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from reconcile.errors import SourceError, SourceSecurityError
+from reconcile.errors import SourceError
+from reconcile.sources._materialize import TreeEntry, check_tree_path
 from reconcile.sources._redact import scrub
 from reconcile.sources.git._url import ParsedRemote
 
-__all__ = ["CacheError", "Connection", "GitBackend", "RemoteRefs", "Want", "check_tree_path"]
+__all__ = [
+    "CacheError",
+    "Connection",
+    "GitBackend",
+    "RemoteRefs",
+    "TreeEntry",
+    "Want",
+    "check_tree_path",
+]
 
 
 class CacheError(SourceError):
@@ -108,21 +116,19 @@ class GitBackend(Protocol):
         """Whether ``ancestor`` is reachable from ``descendant`` in ``repo``."""
         ...
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        """Write the tree of ``commit`` into the empty directory ``dest``."""
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        """Every file and symlink of ``commit``'s tree, recursively (no submodules)."""
+        ...
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        """Call ``sink(index, content)`` for each blob of ``oids``, in order.
+
+        ``sink`` does blocking file I/O: backends call it from a worker thread.
+        """
         ...
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         """The type (``commit``, ``tag``) and raw content of object ``sha``."""
         ...
-
-
-def check_tree_path(path: str, *, url: str | None = None) -> None:
-    """Refuse tree entries that could escape the checkout or touch ``.git``."""
-    p = PurePosixPath(path)
-    if p.is_absolute() or any(part in {"", ".", ".."} for part in path.split("/")):
-        raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)
-    if any(part.lower() == ".git" for part in p.parts):
-        raise SourceSecurityError(f"tree entry {path!r} touches .git", url=url, path=path)
-    if "\0" in path or (os.sep != "/" and os.sep in path):
-        raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)

@@ -17,14 +17,17 @@ import re
 import shlex
 import shutil
 import signal
-from collections.abc import Mapping, Sequence
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 from anyio.abc import Process
 
 from reconcile.errors import RefNotFoundError, SourceAuthError, SourceError, SourceSecurityError
-from reconcile.sources.git._backend import CacheError, Connection, RemoteRefs, Want
+from reconcile.sources.git._backend import CacheError, Connection, RemoteRefs, TreeEntry, Want
 
 __all__ = ["CLIBackend", "run_git"]
 
@@ -319,21 +322,75 @@ class CLIBackend:
         )
         return code == 0
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        """Check the commit's tree out into ``dest`` with a throw-away index."""
-        index = dest.parent / f".index-{dest.name}"
-        env_extra = {"GIT_INDEX_FILE": str(index)}
-        env = {**self._env(None), **env_extra}
-        try:
-            for args in (
-                [f"--git-dir={repo}", "read-tree", commit],
-                [f"--git-dir={repo}", f"--work-tree={dest}", "checkout-index", "-a", "-f"],
-            ):
-                code, _, err = await run_git(args, env=env)
-                if code != 0:
-                    raise CacheError(f"checkout of {commit[:12]} failed: {err.strip()}")
-        finally:
-            index.unlink(missing_ok=True)
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        """``git ls-tree -r -l -z``: mode, id and size of every blob."""
+        code, out, err = await self._git(
+            None, [f"--git-dir={repo}", "ls-tree", "-r", "-l", "-z", "--full-tree", commit]
+        )
+        if code != 0:
+            raise CacheError(f"cannot list the tree of {commit[:12]}: {err.strip()}")
+        entries: list[TreeEntry] = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition(b"\t")
+            mode, kind, oid, size = meta.split()
+            if kind != b"blob":
+                continue  # submodules (commit entries)
+            entries.append(
+                TreeEntry(
+                    path.decode("utf-8", "surrogateescape"),
+                    int(mode, 8),
+                    oid.decode(),
+                    int(size),
+                )
+            )
+        return entries
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        """Stream the blobs through one ``git cat-file --batch``, in a worker thread."""
+        env = self._env(None)
+        git = shutil.which("git", path=env.get("PATH")) or "git"
+
+        def run() -> None:
+            proc = subprocess.Popen(
+                [git, f"--git-dir={repo}", "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            stdin = proc.stdin
+
+            def feed() -> None:
+                try:
+                    for oid in oids:
+                        stdin.write(oid.encode() + b"\n")
+                finally:
+                    stdin.close()
+
+            writer = threading.Thread(target=feed, daemon=True)
+            writer.start()
+            try:
+                out = proc.stdout
+                for i, oid in enumerate(oids):
+                    header = out.readline().split()
+                    if len(header) != 3 or header[1] != b"blob":
+                        raise CacheError(f"blob {oid[:12]} is missing from the cache")
+                    data = out.read(int(header[2]))
+                    out.read(1)
+                    sink(i, data)
+            finally:
+                proc.kill()
+                proc.wait()
+                proc.stdout.close()
+                writer.join()
+
+        await anyio.to_thread.run_sync(run)
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         """``git cat-file``: the type and raw body of an object."""

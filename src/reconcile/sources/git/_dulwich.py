@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import io
 import os
-import stat
 import subprocess
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,8 +23,8 @@ from reconcile.sources.git._backend import (
     CacheError,
     Connection,
     RemoteRefs,
+    TreeEntry,
     Want,
-    check_tree_path,
 )
 from reconcile.sources.git._cli import AUTH_STATUS, classify
 
@@ -270,38 +269,39 @@ class DulwichBackend:
 
         return await self._run(None, "is-ancestor", run)
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        """Write blobs and symlinks of the commit's tree (submodules skipped)."""
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        """Walk the commit's tree (submodules skipped)."""
 
-        def run() -> None:
+        def run() -> list[TreeEntry]:
             from dulwich.objects import S_ISGITLINK
             from dulwich.repo import Repo
 
             with Repo(str(repo)) as r_:
                 r: Any = r_
-                store = r.object_store
                 tree = r[commit.encode()].tree
-                for entry in store.iter_tree_contents(tree):
-                    rel = entry.path.decode("utf-8", "surrogateescape")
-                    check_tree_path(rel)
-                    mode = entry.mode
-                    if S_ISGITLINK(mode):
-                        continue
-                    target = dest / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    data = store[entry.sha].data
-                    if stat.S_ISLNK(mode):
-                        os.symlink(data, target)
-                    else:
-                        fd = os.open(
-                            target,
-                            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                            0o755 if mode & 0o100 else 0o644,
-                        )
-                        with os.fdopen(fd, "wb") as fh:
-                            fh.write(data)
+                return [
+                    TreeEntry(e.path.decode("utf-8", "surrogateescape"), e.mode, e.sha.decode())
+                    for e in r.object_store.iter_tree_contents(tree)
+                    if not S_ISGITLINK(e.mode)
+                ]
 
-        await self._run(None, "checkout", run)
+        return await self._run(None, "list-tree", run)
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        """Read each blob from the object store and hand it to ``sink``."""
+
+        def run() -> None:
+            from dulwich.repo import Repo
+
+            with Repo(str(repo)) as r_:
+                r: Any = r_
+                store = r.object_store
+                for i, oid in enumerate(oids):
+                    sink(i, bytes(store[oid.encode()].data))
+
+        await self._run(None, "read-blobs", run)
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         """The raw object from the object store."""

@@ -13,8 +13,6 @@ cannot fetch shallow: ``file://`` remotes are fetched in full.
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,8 +26,8 @@ from reconcile.sources.git._backend import (
     CacheError,
     Connection,
     RemoteRefs,
+    TreeEntry,
     Want,
-    check_tree_path,
 )
 from reconcile.sources.git._cli import AUTH_STATUS, classify
 
@@ -199,42 +197,43 @@ class Pygit2Backend:
 
         return await self._run(None, "is-ancestor", run)
 
-    async def export(self, repo: Path, commit: str, dest: Path) -> None:
-        """Write blobs and symlinks of the commit's tree (submodules skipped)."""
+    async def list_tree(self, repo: Path, commit: str) -> list[TreeEntry]:
+        """Walk the commit's tree (submodules skipped)."""
+
+        def run() -> list[TreeEntry]:
+            r = pygit2.Repository(str(repo))
+            out: list[TreeEntry] = []
+            try:
+                self._walk(r, r[commit].peel(pygit2.Tree), "", out)
+            finally:
+                r.free()
+            return out
+
+        return await self._run(None, "list-tree", run)
+
+    def _walk(self, r: Any, tree: Any, prefix: str, out: list[TreeEntry]) -> None:
+        for entry in tree:
+            rel = f"{prefix}{entry.name}"
+            if entry.type_str == "tree":
+                self._walk(r, r[entry.id], rel + "/", out)
+            elif entry.type_str == "blob":
+                out.append(TreeEntry(rel, entry.filemode, str(entry.id)))
+
+    async def read_blobs(
+        self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
+    ) -> None:
+        """Read each blob from the object database and hand it to ``sink``."""
 
         def run() -> None:
             r = pygit2.Repository(str(repo))
             try:
-                tree = r[commit].peel(pygit2.Tree)
-                self._write_tree(r, tree, dest, "")
+                for i, oid in enumerate(oids):
+                    blob: Any = r[oid]
+                    sink(i, bytes(blob.data))
             finally:
                 r.free()
 
-        await self._run(None, "checkout", run)
-
-    def _write_tree(self, r: Any, tree: Any, dest: Path, prefix: str) -> None:
-        for entry in tree:
-            rel = f"{prefix}{entry.name}"
-            check_tree_path(rel)
-            mode = entry.filemode
-            if entry.type_str == "tree":
-                (dest / rel).mkdir(exist_ok=True)
-                self._write_tree(r, r[entry.id], dest, rel + "/")
-                continue
-            if entry.type_str == "commit":
-                continue  # a submodule
-            data = r[entry.id].data
-            target = dest / rel
-            if stat.S_ISLNK(mode):
-                os.symlink(data, target)
-                continue
-            fd = os.open(
-                target,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                0o755 if mode & 0o100 else 0o644,
-            )
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+        await self._run(None, "read-blobs", run)
 
     async def read_object(self, repo: Path, sha: str) -> tuple[str, bytes]:
         """The raw object from the object database."""

@@ -24,8 +24,14 @@ from reconcile.errors import (
     SourceSecurityError,
 )
 from reconcile.sources._artifact import Artifact, Revision
+from reconcile.sources._materialize import (
+    TreeWriter,
+    check_subpath,
+    ignore_files,
+    select_entries,
+)
 from reconcile.sources._redact import scrub
-from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, finalize_tree, remove_tree
+from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tree
 from reconcile.sources.git._auth import HTTPSAuth, SSHAuth
 from reconcile.sources.git._backend import CacheError, Connection, GitBackend, RemoteRefs, Want
 from reconcile.sources.git._refs import GitRef, ResolvedRef, resolve_ref
@@ -517,21 +523,25 @@ class GitSource:
     ) -> Artifact:
         await self._ensure_objects(conn, resolved)
         await self._verify(resolved)
+        backend, repo, url = self.backend, self.repo_path, self.url
+        entries = await backend.list_tree(repo, resolved.commit)
+        check_subpath(entries, self.subpath, url=url, commit=resolved.commit)
+        texts: dict[str, bytes] = {}
+        ignores = ignore_files(entries, self.subpath) if file_filter.ignore_file else []
+        if ignores:
+            got: dict[int, bytes] = {}
+            await backend.read_blobs(repo, [e.oid for e in ignores], got.__setitem__)
+            cut = len(self.subpath) + 1 if self.subpath else 0
+            texts = {ignores[i].path[cut:]: data for i, data in got.items()}
+        selected = select_entries(entries, self.subpath, file_filter, texts, url=url)
         self.store.root.mkdir(parents=True, exist_ok=True)
         staged = self.store.staging()
         try:
-            tree = staged / "tree"
-            tree.mkdir()
-            await self.backend.export(self.repo_path, resolved.commit, tree)
-            root = tree / self.subpath if self.subpath else tree
-            if not root.is_dir() or root.is_symlink():
-                raise RefNotFoundError(
-                    f"sub-path {self.subpath!r} is not a directory at {resolved.commit[:12]}",
-                    url=self.url,
-                )
-            stats = await anyio.to_thread.run_sync(
-                lambda: finalize_tree(root, file_filter, self.limits, url=self.url, readonly=True)
-            )
+            root = staged / "tree"
+            root.mkdir()
+            writer = TreeWriter(root, selected, self.limits, url=url)
+            await backend.read_blobs(repo, [e.oid for e in selected], writer.sink)
+            stats = writer.finish()
             meta: dict[str, object] = {
                 "checksum": stats.checksum,
                 "files": stats.files,
