@@ -137,6 +137,10 @@ def select_entries(
         dir_ok[d] = ok
         return ok
 
+    if file_filter.trivial:
+        for e in rooted:
+            check_tree_path(e.path, url=url)
+        return rooted
     kept = []
     for e in rooted:
         check_tree_path(e.path, url=url)

@@ -20,7 +20,7 @@ import shutil
 import stat
 import uuid
 from collections.abc import Iterable, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import attrs
 
@@ -165,9 +165,19 @@ class FileFilter:
                 where = f"{directory}/{self.ignore_file}" if directory else self.ignore_file
                 raise SourceError(f"{where}: invalid pattern: {exc}") from exc
 
+    @property
+    def trivial(self) -> bool:
+        """True when no rule is set: every file (but ``.git``) is kept."""
+        return (
+            not (self._ignore_lines or self._include is not None or self._exclude is not None)
+            and not self._dir_specs
+        )
+
     def _ignored(self, rel: str) -> bool:
+        if not self._ignore_lines and not self._dir_specs:
+            return False
         decision: bool | None = None
-        parts = PurePosixPath(rel.rstrip("/")).parts
+        parts = rel.rstrip("/").split("/")
         # Root first, then each deeper directory: deeper decisions win.
         for depth in range(len(parts)):
             directory = "/".join(parts[:depth])
@@ -175,7 +185,7 @@ class FileFilter:
             specs: list[object] = []
             if directory in self._dir_specs:
                 specs.append(self._dir_specs[directory])
-            if depth == 0:
+            if depth == 0 and self._ignore_lines:
                 specs.append(self._ignore)
             for spec in specs:
                 result = spec.check_file(sub)  # type: ignore[attr-defined]

@@ -239,6 +239,8 @@ async def test_checksum_is_the_same_for_every_backend_and_a_local_checkout(
 ) -> None:
     upstream.commit({"bin/run.sh": "#!/bin/sh\n"})
     os.chmod(upstream.work / "bin/run.sh", 0o700)
+    # Checkout conversions must not apply: artifacts hold blobs as stored.
+    upstream.commit({".gitattributes": "*.yaml text eol=crlf ident\n", "x.yaml": "a: 1\n$Id$\n"})
     upstream.symlink("deploy/link.yaml", "app.yaml")
     from reconcile.sources.git import backend_names
 
@@ -248,6 +250,7 @@ async def test_checksum_is_the_same_for_every_backend_and_a_local_checkout(
         sums[name] = art.checksum
         assert os.readlink(art.path / "deploy/link.yaml") == "app.yaml"
         assert os.stat(art.path / "bin/run.sh").st_mode & 0o100
+        assert (art.path / "x.yaml").read_bytes() == b"a: 1\n$Id$\n"
     local = await LocalSource(upstream.work, cache_dir=tmp_path / "local").fetch()
     sums["local"] = local.checksum
     assert len(set(sums.values())) == 1, sums
