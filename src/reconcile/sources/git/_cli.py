@@ -69,6 +69,7 @@ _REF_MARKERS = (
     "unadvertised object",
     "remote error: upload-pack: not our ref",
 )
+_TIMEOUT_MARKERS = ("timed out", "operation too slow", "timeout")
 _NOT_FOUND_REPO = ("repository not found", "does not appear to be a git repository", "http 404")
 _CORRUPT = (
     "bad object",
@@ -183,6 +184,8 @@ def classify(conn: Connection, what: str, stderr: str) -> SourceError:
         return SourceAuthError(f"{what}: authentication failed: {detail}", url=conn.redacted)
     if any(m in low for m in _REF_MARKERS):
         return RefNotFoundError(f"{what}: {detail}", url=conn.redacted)
+    if any(m in low for m in _TIMEOUT_MARKERS):
+        return SourceError(f"{what} timed out after {conn.timeout:g}s: {detail}", url=conn.redacted)
     if any(m in low for m in _NOT_FOUND_REPO):
         return SourceError(f"{what}: repository not found: {detail}", url=conn.redacted)
     return SourceError(f"{what} failed: {detail}", url=conn.redacted)

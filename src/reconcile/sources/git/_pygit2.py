@@ -101,6 +101,12 @@ class Pygit2Backend:
                 return_exc: SourceError = SourceAuthError(
                     f"{what}: authentication failed: {conn.scrub(text)}", url=conn.redacted
                 )
+            elif "resource temporarily unavailable" in low or "timed out" in low:
+                # libgit2 reports its socket timeout as EAGAIN.
+                return_exc = SourceError(
+                    f"{what} timed out after {conn.timeout:g}s: {conn.scrub(text)}",
+                    url=conn.redacted,
+                )
             elif "certificate" in low or "ssl" in low or "tls" in low:
                 from reconcile.errors import SourceSecurityError
 

@@ -339,8 +339,11 @@ class GitSource:
             shutil.rmtree(tmp, ignore_errors=True)
 
     async def _network(self, what: str, coro: object) -> object:
+        # Backends apply ``timeout`` to their own sockets and transfers and end
+        # cleanly; this outer deadline, a little later, is the backstop that
+        # cancels (and kills) whatever did not.
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.timeout + max(1.0, self.timeout / 4)):
                 return await coro  # type: ignore[misc]
         except TimeoutError:
             raise SourceError(f"{what} timed out after {self.timeout:g}s", url=self.url) from None
