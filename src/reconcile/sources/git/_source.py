@@ -232,6 +232,11 @@ class GitSource:
                 "credentials over plain http:// are refused (allow_insecure_http)",
                 url=self._remote.redacted,
             )
+        if scheme == "ssh" and self.backend.name == "pygit2":
+            raise ConfigurationError(
+                "the pygit2 backend cannot verify SSH host keys against known_hosts; "
+                "use the cli or dulwich backend for ssh:// remotes"
+            )
         if scheme == "git" and auth is not None:
             raise ConfigurationError("git:// remotes do not authenticate")
         url_key = f"{self._remote.url}\0{self.backend.name}"
@@ -478,6 +483,12 @@ class GitSource:
             if not await backend.has_commit(repo, resolved.commit):
                 raise RefNotFoundError(f"commit {resolved.commit} not found", url=self.url)
             return
+        if (
+            self.ref.commit is None
+            and not want_tag
+            and await backend.has_commit(repo, resolved.commit)
+        ):
+            return  # e.g. a branch moved back to a commit already in the cache
         local = resolved.ref if resolved.ref.startswith("refs/") else "refs/reconcile/HEAD"
         sha = resolved.tag_object or resolved.commit
         if self.ref.commit is not None:
