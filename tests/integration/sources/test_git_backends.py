@@ -349,3 +349,21 @@ async def test_missing_cache_objects_heal(
     shutil.rmtree(src.repo_path / "objects")
     upstream.commit({"x": "y"})
     assert files(await src.fetch())["x"] == "y"
+
+
+async def test_ref_moved_back_to_a_cached_commit_needs_no_fetch(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    counting = Counting(get_backend(backend))
+    src = GitSource(daemon_url(upstream), backend=counting, cache_dir=tmp_path, keep=1)
+    first = await src.fetch()
+    assert first.revision.commit is not None
+    upstream.commit({"x": "1"})
+    await src.fetch()
+    assert not first.path.exists()  # keep=1: collected
+    upstream.set_ref("refs/heads/main", first.revision.commit)
+    counting.calls.clear()
+    back = await src.fetch()
+    assert back.revision.commit == first.revision.commit
+    assert back.checksum == first.checksum
+    assert counting.calls == ["ls_remote", "list_tree", "read_blobs"]
