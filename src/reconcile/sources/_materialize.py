@@ -190,24 +190,46 @@ class TreeWriter:
         self.total = 0
         self._made: set[str] = {""}
         self._dirs: list[Path] = []
+        self._external: list[int] = []
 
     def _ensure_dir(self, rel_dir: str) -> None:
         if rel_dir in self._made:
             return
         self._ensure_dir(rel_dir.rpartition("/")[0])
         p = self.root / rel_dir
-        p.mkdir()
+        p.mkdir(exist_ok=True)
         self._made.add(rel_dir)
         self._dirs.append(p)
 
-    def sink(self, index: int, content: bytes) -> None:
-        """Write entry ``index`` with ``content`` (called in entry order)."""
-        e = self.entries[index]
-        self.total += len(content)
+    def _count(self, size: int) -> None:
+        self.total += size
         if self.total > self.limits.max_bytes:
             raise SourceSecurityError(
                 f"content exceeds the size limit of {self.limits.max_bytes} bytes", url=self.url
             )
+
+    def link(self, index: int, source: Path) -> None:
+        """Hard-link entry ``index`` to the identical, read-only file ``source``.
+
+        Artifacts never change, so an unchanged file of the previous revision
+        is shared instead of written again.
+        """
+        e = self.entries[index]
+        self._ensure_dir(e.path.rpartition("/")[0])
+        os.link(source, self.root / e.path, follow_symlinks=False)
+        self._count(os.lstat(source).st_size)
+
+    def written_by_others(self, indices: Sequence[int]) -> None:
+        """Entries a backend wrote itself (sizes known): count them and seal them later."""
+        for i in indices:
+            e = self.entries[i]
+            self._count(e.size if e.size >= 0 else os.lstat(self.root / e.path).st_size)
+            self._external.append(i)
+
+    def sink(self, index: int, content: bytes) -> None:
+        """Write entry ``index`` with ``content`` (called in entry order)."""
+        e = self.entries[index]
+        self._count(len(content))
         self._ensure_dir(e.path.rpartition("/")[0])
         target = self.root / e.path
         if e.kind == "L":
@@ -231,7 +253,11 @@ class TreeWriter:
 
     def finish(self) -> TreeStats:
         """Seal the subdirectories and return checksum, file count and size."""
-        for d in reversed(self._dirs):
+        for i in self._external:
+            e = self.entries[i]
+            os.chmod(self.root / e.path, 0o555 if e.kind == "X" else 0o444)
+            self._ensure_dir(e.path.rpartition("/")[0])
+        for d in sorted(self._dirs, key=lambda p: len(p.parts), reverse=True):
             os.chmod(d, 0o555)  # noqa: S103 - read-only is the point
         return TreeStats(
             checksum=tree_checksum(self.entries), files=len(self.entries), size=self.total

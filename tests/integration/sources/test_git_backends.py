@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -359,11 +360,34 @@ async def test_ref_moved_back_to_a_cached_commit_needs_no_fetch(
     first = await src.fetch()
     assert first.revision.commit is not None
     upstream.commit({"x": "1"})
-    await src.fetch()
+    second = await src.fetch()
     assert not first.path.exists()  # keep=1: collected
+    app = "deploy/app.yaml"
+    inode = os.stat(second.path / app).st_ino
     upstream.set_ref("refs/heads/main", first.revision.commit)
     counting.calls.clear()
     back = await src.fetch()
     assert back.revision.commit == first.revision.commit
     assert back.checksum == first.checksum
-    assert counting.calls == ["ls_remote", "list_tree", "read_blobs"]
+    # No fetch, and no blob read: every file is linked from the previous artifact.
+    assert counting.calls == ["ls_remote", "list_tree"]
+    assert os.stat(back.path / app).st_ino == inode
+    assert not second.path.exists()
+    assert (back.path / app).read_text() == "kind: ConfigMap\n"
+
+
+async def test_incremental_artifacts_share_unchanged_files(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path)
+    first = await src.fetch()
+    upstream.commit({"deploy/app.yaml": "kind: Secret\n"})
+    second = await src.fetch()
+    assert os.stat(second.path / "README.md").st_ino == os.stat(first.path / "README.md").st_ino
+    assert (
+        os.stat(second.path / "deploy/app.yaml").st_ino
+        != os.stat(first.path / "deploy/app.yaml").st_ino
+    )
+    assert (first.path / "deploy/app.yaml").read_text() == "kind: ConfigMap\n"
+    assert (second.path / "deploy/app.yaml").read_text() == "kind: Secret\n"
+    assert stat.S_IMODE((second.path / "deploy/app.yaml").stat().st_mode) & 0o222 == 0

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -25,6 +26,7 @@ from reconcile.errors import (
 )
 from reconcile.sources._artifact import Artifact, Revision
 from reconcile.sources._materialize import (
+    TreeEntry,
     TreeWriter,
     check_subpath,
     ignore_files,
@@ -246,6 +248,8 @@ class GitSource:
         self.store = ArtifactStore(base / "artifacts", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
+        # The last artifact built and its entries: unchanged files are linked.
+        self._previous: tuple[Path, dict[str, tuple[str, str]]] | None = None
 
     @property
     def url(self) -> str:
@@ -532,6 +536,48 @@ class GitSource:
             except SignatureError as exc:
                 raise SignatureError(exc.message, url=self.url) from None
 
+    async def _write(self, writer: TreeWriter, selected: Sequence[TreeEntry], root: Path) -> None:
+        """Fill ``root``: link what the previous artifact has, write the rest."""
+        backend, repo = self.backend, self.repo_path
+        reuse: list[int] = []
+        rest: list[int] = []
+        prev_root, prev = self._previous if self._previous else (None, {})
+        if prev_root is not None and not prev_root.is_dir():
+            prev = {}
+        for i, e in enumerate(selected):
+            if e.kind != "L" and prev.get(e.path) == (e.kind, e.oid):
+                reuse.append(i)
+            else:
+                rest.append(i)
+        if reuse:
+            assert prev_root is not None
+
+            def link_all() -> None:
+                for i in reuse:
+                    writer.link(i, prev_root / selected[i].path)
+
+            await anyio.to_thread.run_sync(link_all)
+        # Optional capability: the CLI backend writes files with git itself.
+        checkout: Any = getattr(backend, "checkout_entries", None)
+        native: list[int] = []
+        if checkout is not None:
+            native = [
+                i
+                for i in rest
+                if selected[i].kind != "L"
+                and selected[i].size >= 0
+                and selected[i].path.rpartition("/")[2] != ".gitattributes"
+            ]
+        if native:
+            await checkout(repo, [selected[i] for i in native], root)
+            writer.written_by_others(native)
+            skip = set(native)
+            rest = [i for i in rest if i not in skip]
+        if rest:
+            await backend.read_blobs(
+                repo, [selected[i].oid for i in rest], lambda j, data: writer.sink(rest[j], data)
+            )
+
     async def _build(
         self, conn: Connection, resolved: ResolvedRef, file_filter: FileFilter, key: str
     ) -> Artifact:
@@ -554,7 +600,7 @@ class GitSource:
             root = staged / "tree"
             root.mkdir()
             writer = TreeWriter(root, selected, self.limits, url=url)
-            await backend.read_blobs(repo, [e.oid for e in selected], writer.sink)
+            await self._write(writer, selected, root)
             stats = writer.finish()
             meta: dict[str, object] = {
                 "checksum": stats.checksum,
@@ -568,6 +614,7 @@ class GitSource:
         finally:
             await anyio.to_thread.run_sync(remove_tree, staged)
         self.store.gc(protect=[key])
+        self._previous = (final, {e.path: (e.kind, e.oid) for e in selected})
         return Artifact(
             revision=Revision(commit=resolved.commit, ref=resolved.ref),
             path=final,
