@@ -113,6 +113,11 @@ class Timing:
         self.inner = inner
         self.name = inner.name
         self.times: dict[str, float] = {}
+        if hasattr(inner, "checkout_entries"):  # the CLI's optional fast path
+            self.checkout_entries = self._checkout_entries
+
+    async def _checkout_entries(self, repo: Path, entries: Sequence[TreeEntry], root: Path) -> None:
+        await self._t("export", self.inner.checkout_entries(repo, entries, root))  # type: ignore[attr-defined]
 
     async def _t(self, key: str, coro: Any) -> Any:
         t0 = time.perf_counter()

@@ -219,12 +219,21 @@ class TreeWriter:
         os.link(source, self.root / e.path, follow_symlinks=False)
         self._count(os.lstat(source).st_size)
 
-    def written_by_others(self, indices: Sequence[int]) -> None:
-        """Entries a backend wrote itself (sizes known): count them and seal them later."""
+    def prepare_dirs(self, indices: Sequence[int]) -> None:
+        """Create the directories of entries a backend will write itself."""
+        for i in indices:
+            self._ensure_dir(self.entries[i].path.rpartition("/")[0])
+
+    def written_by_others(self, indices: Sequence[int], *, sealed: bool = False) -> None:
+        """Entries a backend wrote itself, read-only already when ``sealed``.
+
+        Their sizes must be known (``TreeEntry.size``).
+        """
         for i in indices:
             e = self.entries[i]
             self._count(e.size if e.size >= 0 else os.lstat(self.root / e.path).st_size)
-            self._external.append(i)
+            if not sealed:
+                self._external.append(i)
 
     def sink(self, index: int, content: bytes) -> None:
         """Write entry ``index`` with ``content`` (called in entry order)."""

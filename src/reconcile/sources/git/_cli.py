@@ -102,6 +102,7 @@ async def run_git(
     env: Mapping[str, str],
     cwd: Path | None = None,
     stdin: bytes | None = None,
+    umask: int = -1,
 ) -> tuple[int, bytes, str]:
     """Run git in a new process group; on cancellation the whole group is killed."""
     git = shutil.which("git", path=env.get("PATH"))
@@ -113,6 +114,7 @@ async def run_git(
         cwd=cwd,
         stdin=-1 if stdin is not None else -3,  # PIPE / DEVNULL
         start_new_session=True,
+        umask=umask,
     )
     out = bytearray()
     err = bytearray()
@@ -357,7 +359,8 @@ class CLIBackend:
         with ``update-index --index-info`` and checked out. Callers pass no
         symlinks and no ``.gitattributes``: with no attributes in the index
         and an isolated configuration, git converts nothing and writes the
-        blobs as stored.
+        blobs as stored. Files are created read-only (umask 0222): their
+        directories must exist already.
         """
         index = root.parent / f".index-{root.name}"
         env = {**self._env(None), "GIT_INDEX_FILE": str(index)}
@@ -370,7 +373,7 @@ class CLIBackend:
                 ([f"--git-dir={repo}", "update-index", "-z", "--index-info"], info),
                 ([f"--git-dir={repo}", f"--work-tree={root}", "checkout-index", "-a", "-f"], None),
             ):
-                code, _, err = await run_git(args, env=env, stdin=data)
+                code, _, err = await run_git(args, env=env, stdin=data, umask=0o222)
                 if code != 0:
                     raise CacheError(f"checkout failed: {err.strip()}")
         finally:

@@ -569,8 +569,9 @@ class GitSource:
                 and selected[i].path.rpartition("/")[2] != ".gitattributes"
             ]
         if native:
+            await anyio.to_thread.run_sync(writer.prepare_dirs, native)
             await checkout(repo, [selected[i] for i in native], root)
-            writer.written_by_others(native)
+            writer.written_by_others(native, sealed=True)
             skip = set(native)
             rest = [i for i in rest if i not in skip]
         if rest:
