@@ -1,5 +1,108 @@
-"""The pure merge core.
+"""The pure merge core: strategic merge patch and JSON merge patch.
 
-Strategic merge patch, JSON merge patch, field sets and server-side apply
-prediction, as pure functions over JSON values.
+Pure functions over JSON values (``dict``, ``list``, ``str``, ``int``,
+``float``, ``bool``, ``None``), identical in result to Kubernetes' Go code:
+
+* :func:`create_two_way_merge_patch`, :func:`create_three_way_merge_patch` and
+  :func:`strategic_merge_patch` (apply) take a :class:`reconcile.schema.Node`
+  for the object's kind (:func:`reconcile.schema.for_kind`).
+* :func:`create_merge_patch`, :func:`create_three_way_json_merge_patch` and
+  :func:`merge_patch` are RFC 7386 JSON merge patch.
+* :func:`create_apply_patch` picks between them as ``kubectl apply`` does.
+
+Invalid input raises :class:`reconcile.errors.MergeError` whose ``path`` names
+the field. Arguments are never modified.
+
+Example:
+
+    >>> from reconcile.merge import create_apply_patch
+    >>> last = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2}}
+    >>> desired = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 3}}
+    >>> live = {**last, "spec": {"replicas": 2, "revisionHistoryLimit": 10}}
+    >>> create_apply_patch(last, desired, live)
+    ApplyPatch(type='strategic', patch={'spec': {'replicas': 3}})
+    >>> create_apply_patch(last, last, live).in_sync
+    True
 """
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+from reconcile.errors import MergeError
+from reconcile.merge._jsonmerge import (
+    create_merge_patch,
+    create_three_way_json_merge_patch,
+    merge_patch,
+)
+from reconcile.merge._strategic import (
+    create_three_way_merge_patch,
+    create_two_way_merge_patch,
+    strategic_merge_patch,
+)
+from reconcile.schema import SchemaRegistry, builtin
+
+__all__ = [
+    "ApplyPatch",
+    "create_apply_patch",
+    "create_merge_patch",
+    "create_three_way_json_merge_patch",
+    "create_three_way_merge_patch",
+    "create_two_way_merge_patch",
+    "merge_patch",
+    "strategic_merge_patch",
+]
+
+_CONTENT_TYPES = {
+    "strategic": "application/strategic-merge-patch+json",
+    "merge": "application/merge-patch+json",
+}
+
+
+class ApplyPatch(NamedTuple):
+    """A patch with its type: ``"strategic"`` or ``"merge"`` (JSON merge patch)."""
+
+    type: Literal["strategic", "merge"]
+    patch: dict[str, Any]
+
+    @property
+    def content_type(self) -> str:
+        """The HTTP ``Content-Type`` to send the patch with."""
+        return _CONTENT_TYPES[self.type]
+
+    @property
+    def in_sync(self) -> bool:
+        """True when the patch is empty: nothing to change."""
+        return not self.patch
+
+
+def create_apply_patch(
+    original: dict[str, Any] | None,
+    modified: dict[str, Any],
+    current: dict[str, Any] | None,
+    *,
+    registry: SchemaRegistry | None = None,
+) -> ApplyPatch:
+    """The patch ``kubectl apply`` (client-side) would send, and its type.
+
+    ``original`` is the last applied configuration, ``modified`` the desired
+    object, ``current`` the live one. Kinds of client-go's scheme get a
+    strategic merge patch from their schema; custom resources (and CRDs,
+    APIServices) a three-way JSON merge patch.
+
+    Raises:
+        MergeError: ``modified`` has no apiVersion/kind, or a patch cannot be made.
+    """
+    if type(modified) is not dict:
+        raise MergeError("the modified object is not a JSON object")
+    api_version, kind = modified.get("apiVersion"), modified.get("kind")
+    if type(api_version) is not str or type(kind) is not str:
+        raise MergeError("the modified object needs apiVersion and kind", path="apiVersion")
+    reg = registry if registry is not None else builtin()
+    if reg.is_strategic(api_version, kind):
+        schema = reg.for_kind(api_version, kind)
+        assert schema is not None
+        return ApplyPatch(
+            "strategic", create_three_way_merge_patch(original, modified, current, schema)
+        )
+    return ApplyPatch("merge", create_three_way_json_merge_patch(original, modified, current))
