@@ -11,6 +11,7 @@ Everything public is re-exported here and listed in ``__all__``.
 True
 """
 
+from reconcile.diff import DefaultDiffer, Differ, FieldChange, ObjectDiff
 from reconcile.errors import (
     ApplyError,
     ConfigurationError,
@@ -39,6 +40,7 @@ from reconcile.errors import (
     SubstitutionError,
     ToolError,
 )
+from reconcile.merge import IgnoreRule
 from reconcile.objects import Manifest, ObjectRef, Origin
 
 __version__ = "0.1.0.dev0"
@@ -48,11 +50,15 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ControlPlaneError",
+    "DefaultDiffer",
     "DiffError",
+    "Differ",
     "DuplicateObjectError",
+    "FieldChange",
     "FieldConflict",
     "ForbiddenError",
     "HealthError",
+    "IgnoreRule",
     "ImmutableFieldError",
     "InvalidError",
     "Manifest",
@@ -60,6 +66,7 @@ __all__ = [
     "ManifestValidationError",
     "MergeError",
     "NotFoundError",
+    "ObjectDiff",
     "ObjectRef",
     "Origin",
     "PruneRefusedError",

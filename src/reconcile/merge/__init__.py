@@ -1,4 +1,4 @@
-"""The pure merge core: strategic merge patch and JSON merge patch.
+"""The pure merge core: strategic and JSON merge patch, field sets, server-side apply.
 
 Pure functions over JSON values (``dict``, ``list``, ``str``, ``int``,
 ``float``, ``bool``, ``None``), identical in result to Kubernetes' Go code:
@@ -9,6 +9,11 @@ Pure functions over JSON values (``dict``, ``list``, ``str``, ``int``,
 * :func:`create_merge_patch`, :func:`create_three_way_json_merge_patch` and
   :func:`merge_patch` are RFC 7386 JSON merge patch.
 * :func:`create_apply_patch` picks between them as ``kubectl apply`` does.
+* :class:`FieldSet`, :func:`fieldset_of`, :func:`format_path`: ``managedFields[].fieldsV1``.
+* :func:`predict_apply` -> :class:`ApplyPrediction`: what a server-side apply
+  by a field manager would produce (object, managedFields, conflicts).
+* :func:`normalize`, :class:`IgnoreRule`, :func:`apply_ignore_rules`: what is not drift.
+* :func:`canonical_quantity`, :func:`quantities_equal`: ``resource.Quantity``.
 
 Invalid input raises :class:`reconcile.errors.MergeError` whose ``path`` names
 the field. Arguments are never modified.
@@ -30,10 +35,26 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple
 
 from reconcile.errors import MergeError
+from reconcile.merge._fieldsets import FieldSet, fieldset_of, format_path
 from reconcile.merge._jsonmerge import (
     create_merge_patch,
     create_three_way_json_merge_patch,
     merge_patch,
+)
+from reconcile.merge._normalize import (
+    SERVER_ANNOTATIONS,
+    SERVER_METADATA,
+    IgnoreRule,
+    apply_ignore_rules,
+    normalize,
+)
+from reconcile.merge._quantity import canonical_quantity, parse_quantity, quantities_equal
+from reconcile.merge._ssa import (
+    ApplyPrediction,
+    apply_fieldset,
+    manager_key,
+    predict_apply,
+    schema_for,
 )
 from reconcile.merge._strategic import (
     create_three_way_merge_patch,
@@ -43,13 +64,29 @@ from reconcile.merge._strategic import (
 from reconcile.schema import SchemaRegistry, builtin
 
 __all__ = [
+    "SERVER_ANNOTATIONS",
+    "SERVER_METADATA",
     "ApplyPatch",
+    "ApplyPrediction",
+    "FieldSet",
+    "IgnoreRule",
+    "apply_fieldset",
+    "apply_ignore_rules",
+    "canonical_quantity",
     "create_apply_patch",
     "create_merge_patch",
     "create_three_way_json_merge_patch",
     "create_three_way_merge_patch",
     "create_two_way_merge_patch",
+    "fieldset_of",
+    "format_path",
+    "manager_key",
     "merge_patch",
+    "normalize",
+    "parse_quantity",
+    "predict_apply",
+    "quantities_equal",
+    "schema_for",
     "strategic_merge_patch",
 ]
 
