@@ -1,0 +1,18 @@
+"""The Applier over the Kubernetes API (kubernetes-asyncio)."""
+
+from reconcile.cluster.kubernetes._applier import KubernetesApplier
+from reconcile.cluster.kubernetes._cache import LiveCache
+from reconcile.cluster.kubernetes._config import ConnectionSettings, load_client
+from reconcile.cluster.kubernetes._discovery import RestMapper
+from reconcile.cluster.kubernetes._transport import Impersonation, RetryPolicy, Transport
+
+__all__ = [
+    "ConnectionSettings",
+    "Impersonation",
+    "KubernetesApplier",
+    "LiveCache",
+    "RestMapper",
+    "RetryPolicy",
+    "Transport",
+    "load_client",
+]
