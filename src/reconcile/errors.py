@@ -19,6 +19,7 @@ The tree::
     │   ├── ManifestValidationError  parsed, but not a valid object
     │   ├── DuplicateObjectError  the same object identity twice
     │   ├── SubstitutionError     an undefined variable in strict mode
+    │   ├── RenderSecurityError   a path or symlink leaving the root, a size or alias limit
     │   └── ToolError             kustomize, helm or jsonnet failed
     ├── MergeError                a patch could not be computed or applied
     ├── DiffError                 drift could not be decided
@@ -73,6 +74,7 @@ __all__ = [
     "ReconcileError",
     "RefNotFoundError",
     "RenderError",
+    "RenderSecurityError",
     "RetryableError",
     "SignatureError",
     "SourceAuthError",
@@ -197,6 +199,11 @@ class DuplicateObjectError(RenderError):
 
 class SubstitutionError(RenderError):
     """Variable substitution failed (an undefined variable in strict mode)."""
+
+
+class RenderSecurityError(RenderError):
+    """Input was refused by a safety rule: a path or symlink leaving the
+    artifact root, a file over the size limit, aliases expanding past their budget."""
 
 
 class ToolError(RenderError):

@@ -1,0 +1,342 @@
+"""Renderer benchmark: YAML loading against its peers, tool overhead against the bare tools.
+
+Run: ``python -m benchmarks render`` (or ``python benchmarks/render.py``).
+
+Side by side, interleaved in each repetition, median of the repetitions:
+
+* plain YAML over the shared corpus and over a generated directory of
+  10,000 objects: ``load_yaml`` (ours, loading only), ``YamlRenderer``
+  (ours, with the directory walk and validation), PyYAML's ``CSafeLoader``
+  (loading only) and ruamel.yaml's pure-Python safe loader (loading only).
+  Target: ours >= 0.9x CSafeLoader's throughput.
+* kustomize and helm: the bare tool run as a subprocess, against our
+  renderer (tool + path checks + parsing + validation). Target: <= 10 %
+  overhead.
+
+Writes ``benchmarks/results/render-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+
+from reconcile.errors import ToolError
+from reconcile.render import HelmRenderer, KustomizeRenderer, YamlRenderer, load_yaml
+from reconcile.render.tools import ensure_helm, ensure_kustomize, find_kustomize
+
+REPO = Path(__file__).resolve().parent.parent
+PLAIN_FOLDERS = ("argo-cd", "cert-manager", "flux", "kube-prometheus", "microservices-demo")
+KUSTOMIZATIONS = (
+    "flux",
+    "microservices-demo/kubernetes-manifests",
+    "kustomize-examples/ldap/overlays/staging",
+    "kustomize-examples/wordpress",
+)
+CHART = "helm-metrics-server/metrics-server"
+
+
+@attrs.frozen
+class Art:
+    root: Path
+    revision: str = "bench"
+
+
+class _PyYamlValueAsString(yaml.CSafeLoader):
+    """CSafeLoader that also reads YAML 1.1's bare ``=`` (the corpus needs it)."""
+
+
+_PyYamlValueAsString.add_constructor(
+    "tag:yaml.org,2002:value",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
+class _RuamelValueAsString(SafeConstructor):
+    """ruamel.yaml's safe constructor, also reading YAML 1.1's bare ``=``."""
+
+
+_RuamelValueAsString.add_constructor(
+    "tag:yaml.org,2002:value",
+    lambda constructor, node: constructor.construct_scalar(node),
+)
+
+
+def _median_time(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _interleaved(peers: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds per peer; each repetition runs every peer once, in a shuffled order."""
+    times: dict[str, list[float]] = {name: [] for name in peers}
+    order = list(peers)
+    for _ in range(repeat):
+        random.shuffle(order)
+        for name in order:
+            times[name].append(_median_time(peers[name]))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def _corpus_files(manifests: Path) -> list[Path]:
+    files: list[Path] = []
+    for folder in PLAIN_FOLDERS:
+        files += [
+            p
+            for p in sorted((manifests / folder).rglob("*.yaml"))
+            if p.name != "kustomization.yaml"
+        ]
+    return files
+
+
+def _generate(directory: Path, objects: int = 10_000, per_file: int = 100) -> None:
+    """A directory of realistic objects: Deployments, Services, ConfigMaps."""
+    rng = random.Random(42)
+    for f in range(objects // per_file):
+        docs = []
+        for i in range(per_file):
+            n = f * per_file + i
+            kind = ("Deployment", "Service", "ConfigMap")[n % 3]
+            name = f"app-{n}"
+            if kind == "Deployment":
+                doc = {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {
+                        "name": name,
+                        "namespace": f"ns-{n % 20}",
+                        "labels": {"app": name},
+                    },
+                    "spec": {
+                        "replicas": rng.randint(1, 5),
+                        "selector": {"matchLabels": {"app": name}},
+                        "template": {
+                            "metadata": {"labels": {"app": name, "tier": "web"}},
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "main",
+                                        "image": f"registry.example.com/{name}:1.{n % 10}.0",
+                                        "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                                        "env": [{"name": "MODE", "value": "production"}],
+                                        "resources": {
+                                            "requests": {"cpu": "100m", "memory": "128Mi"},
+                                            "limits": {"cpu": "1", "memory": "512Mi"},
+                                        },
+                                    }
+                                ]
+                            },
+                        },
+                    },
+                }
+            elif kind == "Service":
+                doc = {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": name, "namespace": f"ns-{n % 20}"},
+                    "spec": {
+                        "selector": {"app": name},
+                        "ports": [{"port": 80, "targetPort": 8080, "name": "http"}],
+                    },
+                }
+            else:
+                doc = {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": f"ns-{n % 20}"},
+                    "data": {f"key{k}": f"value {k} of {name}" for k in range(5)},
+                }
+            docs.append(doc)
+        text = yaml.safe_dump_all(docs, sort_keys=False)
+        (directory / f"objects-{f:03d}.yaml").write_text(text)
+
+
+def _yaml_peers(files: list[Path], root: Path) -> dict[str, Callable[[], object]]:
+    datas = [(p, p.read_bytes()) for p in files]
+    ruamel_pure = YAML(typ="safe", pure=True)
+    ruamel_pure.Constructor = _RuamelValueAsString
+
+    def ours() -> int:
+        return sum(len(load_yaml(d, str(p))) for p, d in datas)
+
+    def renderer() -> int:
+        return len(YamlRenderer().render_sync(Art(root)))
+
+    def pyyaml() -> int:
+        return sum(
+            len([x for x in yaml.load_all(d, Loader=_PyYamlValueAsString) if x is not None])
+            for _, d in datas
+        )
+
+    def ruamel() -> int:
+        return sum(len([x for x in ruamel_pure.load_all(d) if x is not None]) for _, d in datas)
+
+    return {
+        "reconcile load_yaml": ours,
+        "reconcile YamlRenderer": renderer,
+        "PyYAML CSafeLoader": pyyaml,
+        "ruamel.yaml pure": ruamel,
+    }
+
+
+def _yaml_section(
+    title: str, files: list[Path], root: Path, repeat: int, results: dict[str, Any]
+) -> None:
+    size = sum(p.stat().st_size for p in files)
+    docs = sum(len(load_yaml(p.read_bytes(), str(p))) for p in files)
+    peers = _yaml_peers(files, root)
+    if title == "corpus":
+        # The renderer refuses the corpus as one tree (overlapping copies are
+        # duplicates): time it folder by folder.
+        folders = [
+            "argo-cd/install.yaml",
+            "argo-cd/namespace-install.yaml",
+            "cert-manager",
+            "flux",
+            "kube-prometheus",
+            "microservices-demo/kubernetes-manifests",
+            "microservices-demo/release",
+        ]
+        peers["reconcile YamlRenderer"] = lambda: sum(
+            len(YamlRenderer(f).render_sync(Art(root))) for f in folders
+        )
+    timings = _interleaved(peers, repeat)
+    base = timings["PyYAML CSafeLoader"]
+    print(f"\n## plain YAML: {title} ({len(files)} files, {docs} documents, {size / 1e6:.1f} MB)")
+    print(f"{'peer':<26}{'median s':>10}{'MB/s':>9}{'docs/s':>10}{'x CSafeLoader':>15}")
+    section: dict[str, Any] = {"files": len(files), "documents": docs, "bytes": size, "peers": {}}
+    for name, seconds in timings.items():
+        ratio = base / seconds
+        print(
+            f"{name:<26}{seconds:>10.3f}{size / seconds / 1e6:>9.1f}"
+            f"{docs / seconds:>10.0f}{ratio:>15.2f}"
+        )
+        section["peers"][name] = {"seconds": seconds, "x_csafeloader": ratio}
+    results[f"yaml:{title}"] = section
+
+
+def _kustomizes() -> dict[str, list[str]]:
+    tools: dict[str, list[str]] = {}
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if kubectl.exists():
+        tools["kubectl kustomize"] = [str(kubectl), "kustomize"]
+    with contextlib.suppress(ToolError):
+        tools["kustomize"] = [ensure_kustomize(build=False)]
+    if not tools:
+        tools["kustomize"] = find_kustomize()
+    return tools
+
+
+def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None:
+    helm = ensure_helm()
+    cases: list[tuple[str, list[str], Callable[[], object]]] = []
+    for label, kustomize in _kustomizes().items():
+        verb = [] if len(kustomize) > 1 else ["build"]
+        for path in KUSTOMIZATIONS:
+            renderer = KustomizeRenderer(path, kustomize=kustomize)
+            cases.append(
+                (
+                    f"{label} {path}",
+                    [
+                        *kustomize,
+                        *verb,
+                        str(manifests / path),
+                        "--load-restrictor=LoadRestrictionsRootOnly",
+                    ],
+                    lambda r=renderer: anyio.run(r.render, Art(manifests)),  # type: ignore[misc]
+                )
+            )
+    helm_renderer = HelmRenderer(
+        CHART, release_name="metrics", namespace="kube-system", kube_version="1.37.0"
+    )
+    cases.append(
+        (
+            f"helm {CHART}",
+            [
+                helm,
+                "template",
+                "metrics",
+                str(manifests / CHART),
+                "--namespace",
+                "kube-system",
+                "--include-crds",
+                "--kube-version",
+                "1.37.0",
+            ],
+            lambda: anyio.run(helm_renderer.render, Art(manifests)),
+        )
+    )
+    print("\n## tools: bare tool vs renderer (tool + checks + parse + validate)")
+    print(f"{'case':<64}{'bare s':>9}{'ours s':>9}{'overhead':>10}")
+    section: dict[str, Any] = {}
+    env = dict(os.environ)
+    for name, command, ours in cases:
+
+        def bare(command: list[str] = command) -> None:
+            subprocess.run(command, capture_output=True, check=True, env=env)
+
+        timings = _interleaved({"bare": bare, "ours": ours}, repeat)
+        overhead = timings["ours"] / timings["bare"] - 1
+        print(f"{name:<64}{timings['bare']:>9.3f}{timings['ours']:>9.3f}{overhead:>9.1%}")
+        section[name] = {**timings, "overhead": overhead}
+    results["tools"] = section
+
+
+def main(argv: list[str]) -> int:
+    """Run the renderer benchmark; print tables; write JSON under benchmarks/results/."""
+    parser = argparse.ArgumentParser(prog="benchmarks render", description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per peer (median)")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path(os.environ.get("RECONCILE_CORPUS", REPO.parent / "shared" / "corpus")),
+    )
+    parser.add_argument("--objects", type=int, default=10_000, help="generated objects")
+    parser.add_argument("--no-tools", action="store_true", help="skip kustomize and helm")
+    args = parser.parse_args(argv)
+    manifests = args.corpus / "manifests"
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "repeat": args.repeat,
+    }
+    print(f"# render benchmark (median of {args.repeat}, peers interleaved)")
+    if manifests.is_dir():
+        _yaml_section("corpus", _corpus_files(manifests), manifests, args.repeat, results)
+    else:
+        print(f"corpus not found at {args.corpus}: skipping it (set RECONCILE_CORPUS)")
+    with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as tmp:
+        root = Path(tmp)
+        _generate(root, args.objects)
+        files = sorted(root.glob("*.yaml"))
+        _yaml_section(f"generated {args.objects} objects", files, root, args.repeat, results)
+    if not args.no_tools and manifests.is_dir():
+        _tool_section(args.repeat, manifests, results)
+    out = REPO / "benchmarks" / "results" / f"render-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

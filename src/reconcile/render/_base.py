@@ -1,0 +1,407 @@
+"""The Renderer protocol, chaining, caching and the checks every result passes.
+
+A renderer turns an artifact (anything with a ``root`` directory and a
+``revision`` string, such as a Source's Artifact) into an ordered tuple of
+:class:`~reconcile.objects.Manifest`, each with its origin. A render either
+returns every manifest or raises a :class:`~reconcile.errors.RenderError`:
+never a partial result.
+
+Example:
+
+    >>> import anyio, attrs
+    >>> from pathlib import Path
+    >>> from reconcile.render import Chain, FunctionRenderer, Substitute
+    >>> @attrs.frozen
+    ... class Art:
+    ...     root: Path = Path(".")
+    ...     revision: str = "main@sha1:abc"
+    >>> def app(artifact):
+    ...     return [{"apiVersion": "v1", "kind": "ConfigMap",
+    ...              "metadata": {"name": "web", "namespace": "${NS:=shop}"}}]
+    >>> renderer = Chain(FunctionRenderer(app), Substitute({}))
+    >>> [str(m.ref) for m in anyio.run(renderer.render, Art())]
+    ['ConfigMap shop/web']
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol, runtime_checkable
+
+import attrs
+
+from reconcile.errors import DuplicateObjectError, ManifestValidationError
+from reconcile.objects import Manifest, ObjectRef, Origin
+
+__all__ = [
+    "ArtifactLike",
+    "CachedRenderer",
+    "Chain",
+    "PostRenderer",
+    "Renderer",
+    "ScopeLookup",
+    "Validation",
+    "builtin_scope",
+    "finalize",
+]
+
+#: Given (API group, kind): True when namespaced, False when cluster-scoped, None when unknown.
+ScopeLookup = Callable[[str, str], bool | None]
+
+
+@runtime_checkable
+class ArtifactLike(Protocol):
+    """What a renderer needs from an artifact: a directory and a revision.
+
+    Any Source's Artifact satisfies it. ``revision`` must change whenever the
+    content does (a commit id or a checksum): results are cached by it.
+    """
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the artifact's files."""
+        ...
+
+    @property
+    def revision(self) -> str:
+        """A string that identifies the content (commit, digest)."""
+        ...
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Turns an artifact into manifests."""
+
+    async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
+        """All manifests, in a stable order, or a RenderError (never a partial result)."""
+        ...
+
+    def cache_key(self) -> str:
+        """A string that changes whenever an option that changes the output does."""
+        ...
+
+
+@runtime_checkable
+class PostRenderer(Protocol):
+    """Transforms rendered manifests (variable substitution, for example)."""
+
+    async def transform(
+        self, manifests: Sequence[Manifest], artifact: ArtifactLike
+    ) -> tuple[Manifest, ...]:
+        """The transformed manifests; the input is left unchanged."""
+        ...
+
+    def cache_key(self) -> str:
+        """A string that changes whenever an option that changes the output does."""
+        ...
+
+
+class Chain:
+    """A renderer followed by post-renderers, each fed the previous output."""
+
+    def __init__(self, renderer: Renderer, *post: PostRenderer) -> None:
+        self.renderer = renderer
+        self.post = tuple(post)
+
+    def __repr__(self) -> str:
+        return f"Chain({self.renderer!r}, *{self.post!r})"
+
+    async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
+        """Render, then apply each post-renderer in order."""
+        manifests = await self.renderer.render(artifact)
+        for step in self.post:
+            manifests = await step.transform(manifests, artifact)
+        return manifests
+
+    def cache_key(self) -> str:
+        """The keys of every step."""
+        return " | ".join([self.renderer.cache_key(), *(p.cache_key() for p in self.post)])
+
+
+class CachedRenderer:
+    """Remembers the last results by (artifact revision, renderer options).
+
+    The manifests returned are shared between calls: treat them as read-only.
+
+    >>> CachedRenderer.__name__
+    'CachedRenderer'
+    """
+
+    def __init__(self, renderer: Renderer, *, maxsize: int = 8) -> None:
+        self.renderer = renderer
+        self.maxsize = maxsize
+        self._cache: collections.OrderedDict[tuple[str, str, str], tuple[Manifest, ...]] = (
+            collections.OrderedDict()
+        )
+        self.hits = 0
+        self.misses = 0
+
+    async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
+        """The cached result, or a fresh render (failures are not cached)."""
+        key = (str(artifact.root), artifact.revision, self.renderer.cache_key())
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            self.hits += 1
+            return cached
+        self.misses += 1
+        result = await self.renderer.render(artifact)
+        self._cache[key] = result
+        while len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        return result
+
+    def cache_key(self) -> str:
+        """The wrapped renderer's key."""
+        return self.renderer.cache_key()
+
+    def statistics(self) -> dict[str, int]:
+        """Hits, misses and the number of cached results."""
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache)}
+
+
+# Built-in kinds that are cluster-scoped, by (group, kind). Every other kind of
+# a built-in group is namespaced. This should later come from reconcile.schema
+# or from discovery when a cluster is known.
+CLUSTER_SCOPED: Final[frozenset[tuple[str, str]]] = frozenset(
+    {
+        ("", "ComponentStatus"),
+        ("", "Namespace"),
+        ("", "Node"),
+        ("", "PersistentVolume"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+        ("apiregistration.k8s.io", "APIService"),
+        ("authentication.k8s.io", "SelfSubjectReview"),
+        ("authentication.k8s.io", "TokenReview"),
+        ("authorization.k8s.io", "SelfSubjectAccessReview"),
+        ("authorization.k8s.io", "SelfSubjectRulesReview"),
+        ("authorization.k8s.io", "SubjectAccessReview"),
+        ("certificates.k8s.io", "CertificateSigningRequest"),
+        ("certificates.k8s.io", "ClusterTrustBundle"),
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+        ("internal.apiserver.k8s.io", "StorageVersion"),
+        ("networking.k8s.io", "IPAddress"),
+        ("networking.k8s.io", "IngressClass"),
+        ("networking.k8s.io", "ServiceCIDR"),
+        ("node.k8s.io", "RuntimeClass"),
+        ("policy", "PodSecurityPolicy"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("resource.k8s.io", "DeviceClass"),
+        ("resource.k8s.io", "DeviceTaintRule"),
+        ("resource.k8s.io", "ResourceSlice"),
+        ("scheduling.k8s.io", "PriorityClass"),
+        ("storage.k8s.io", "CSIDriver"),
+        ("storage.k8s.io", "CSINode"),
+        ("storage.k8s.io", "StorageClass"),
+        ("storage.k8s.io", "VolumeAttachment"),
+        ("storage.k8s.io", "VolumeAttributesClass"),
+        ("storagemigration.k8s.io", "StorageVersionMigration"),
+    }
+)
+
+BUILTIN_GROUPS: Final[frozenset[str]] = frozenset(
+    {
+        "",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "extensions",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
+
+
+def builtin_scope(group: str, kind: str) -> bool | None:
+    """Whether a built-in kind is namespaced; None for kinds of other groups.
+
+    >>> builtin_scope("apps", "Deployment"), builtin_scope("", "Namespace")
+    (True, False)
+    >>> builtin_scope("cert-manager.io", "Certificate") is None
+    True
+    """
+    if (group, kind) in CLUSTER_SCOPED:
+        return False
+    return True if group in BUILTIN_GROUPS else None
+
+
+@attrs.frozen(slots=True)
+class Validation:
+    """How rendered objects are checked.
+
+    Attributes:
+        scope: says whether a kind is namespaced; CRDs rendered in the same
+            set are consulted first for their own kinds.
+        default_namespace: set on namespaced objects that have none.
+        require_namespace: a namespaced object without a namespace (after
+            defaulting) is an error.
+    """
+
+    scope: ScopeLookup = builtin_scope
+    default_namespace: str | None = None
+    require_namespace: bool = False
+
+
+DEFAULT_VALIDATION: Final = Validation()
+
+
+def _is_list(obj: Mapping[str, Any]) -> bool:
+    """``kind: List`` (or ``FooList``) with items and no name, as kubectl flattens."""
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or not kind.endswith("List") or "items" not in obj:
+        return False
+    meta = obj.get("metadata")
+    return not (isinstance(meta, dict) and meta.get("name"))
+
+
+def flatten(value: Any, origin: Origin) -> Iterable[Manifest]:
+    """Yield the manifests of one document, expanding ``kind: List`` items."""
+    if not isinstance(value, dict):
+        what = "a list" if isinstance(value, list) else f"a scalar ({type(value).__name__})"
+        raise ManifestValidationError(
+            f"a document must be a Kubernetes object (a mapping), not {what}", origin=origin
+        )
+    if _is_list(value):
+        items = value.get("items")
+        if not isinstance(items, list):
+            raise ManifestValidationError(
+                "a List needs a list of items", origin=origin, path="items"
+            )
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ManifestValidationError(
+                    "a List item must be a mapping", origin=origin, path=f"items[{i}]"
+                )
+            yield from flatten(item, origin)
+        return
+    yield Manifest(value, origin)
+
+
+def _crd_scopes(manifests: Sequence[Manifest]) -> dict[tuple[str, str], bool]:
+    scopes: dict[tuple[str, str], bool] = {}
+    for m in manifests:
+        obj = m.obj
+        if obj.get("kind") == "CustomResourceDefinition" and str(
+            obj.get("apiVersion", "")
+        ).startswith("apiextensions.k8s.io/"):
+            spec = obj.get("spec") or {}
+            names = spec.get("names") or {}
+            if isinstance(spec, dict) and isinstance(names, dict):
+                group, kind = spec.get("group"), names.get("kind")
+                if isinstance(group, str) and isinstance(kind, str):
+                    scopes[(group, kind)] = spec.get("scope") != "Cluster"
+    return scopes
+
+
+def validate_object(m: Manifest) -> None:
+    """Check that apiVersion, kind and metadata.name are present and strings."""
+    obj = m.obj
+    for field in ("apiVersion", "kind"):
+        value = obj.get(field)
+        if not isinstance(value, str) or not value:
+            problem = "missing" if value is None else "not a non-empty string"
+            raise ManifestValidationError(f"{field} is {problem}", origin=m.origin, path=field)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise ManifestValidationError(
+            f"{obj['kind']} metadata is missing or not a mapping",
+            origin=m.origin,
+            path="metadata",
+        )
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise ManifestValidationError(
+            f"{obj['kind']} metadata.name is "
+            + ("missing" if name is None else "not a non-empty string"),
+            origin=m.origin,
+            path="metadata.name",
+        )
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise ManifestValidationError(
+            "metadata.namespace is not a string", origin=m.origin, path="metadata.namespace"
+        )
+
+
+def finalize(
+    manifests: Iterable[Manifest], validation: Validation = DEFAULT_VALIDATION
+) -> tuple[Manifest, ...]:
+    """Validate rendered manifests, default namespaces and reject duplicates.
+
+    Raises:
+        ManifestValidationError: a field is missing, or a namespace does not
+            match the kind's scope.
+        DuplicateObjectError: two manifests have the same identity; the error
+            names both origins.
+    """
+    result = list(manifests)
+    for m in result:
+        validate_object(m)
+    crds = _crd_scopes(result)
+    seen: dict[ObjectRef, Manifest] = {}
+    for m in result:
+        obj = m.obj
+        meta = obj["metadata"]
+        group = obj["apiVersion"].rpartition("/")[0]
+        key = (group, obj["kind"])
+        namespaced = crds.get(key)
+        if namespaced is None:
+            namespaced = validation.scope(*key)
+        if namespaced is False and meta.get("namespace"):
+            raise ManifestValidationError(
+                f"{obj['kind']} is cluster-scoped but has a namespace",
+                origin=m.origin,
+                ref=m.ref,
+                path="metadata.namespace",
+            )
+        if namespaced and not meta.get("namespace"):
+            if validation.default_namespace:
+                meta["namespace"] = validation.default_namespace
+            elif validation.require_namespace:
+                raise ManifestValidationError(
+                    f"{obj['kind']} is namespaced but has no namespace",
+                    origin=m.origin,
+                    ref=m.ref,
+                    path="metadata.namespace",
+                )
+        ref = m.ref
+        first = seen.get(ref)
+        if first is not None:
+            raise DuplicateObjectError(
+                "the same object is defined twice", origin=m.origin, ref=ref, other=first.origin
+            )
+        seen[ref] = m
+    return tuple(result)
+
+
+def render_key(name: str, **options: Any) -> str:
+    """A deterministic cache key from a renderer's name and options."""
+    parts = [f"{k}={options[k]!r}" for k in sorted(options)]
+    return f"{name}({', '.join(parts)})"

@@ -1,0 +1,295 @@
+"""Kustomize overlays, built by the real kustomize.
+
+Before kustomize runs, every local path a kustomization names (resources,
+components, patches, generator files, ...) is checked, through nested
+kustomizations: none may leave the artifact root, by ``../`` or by a
+symlink; remote bases are refused unless allowed. kustomize then builds
+with its load restrictor on (files only from within each kustomization's
+directory). Where the directory has no kustomization file, one is generated
+as Flux does: every ``.yaml``/``.yml`` file below it, and every
+subdirectory that has its own kustomization file, in lexical order.
+
+Example:
+
+    >>> from reconcile.render import KustomizeRenderer
+    >>> KustomizeRenderer("overlays/prod").cache_key().startswith("kustomize(")
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from reconcile.errors import ManifestValidationError, RenderError, RenderSecurityError
+from reconcile.objects import Manifest, Origin
+from reconcile.render._base import (
+    DEFAULT_VALIDATION,
+    ArtifactLike,
+    Validation,
+    finalize,
+    flatten,
+    render_key,
+)
+from reconcile.render._paths import inside, relative, resolve_inside
+from reconcile.render._plain import load_manifests
+from reconcile.render._tools import find_helm, find_kustomize, run_tool
+from reconcile.render._yaml import DEFAULT_LIMITS, YamlLimits, load_yaml
+
+__all__ = ["KUSTOMIZATION_FILES", "KustomizeRenderer", "generate_kustomization"]
+
+#: The file names kustomize recognizes, in its order of preference.
+KUSTOMIZATION_FILES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_REMOTE_PREFIXES: Final = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::")
+
+
+def _kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_remote(entry: str) -> bool:
+    return "://" in entry or entry.startswith(_REMOTE_PREFIXES) or "?ref=" in entry
+
+
+def _looks_inline(entry: str) -> bool:
+    """Inline patches and generator configs are YAML text, not file names."""
+    return "\n" in entry or entry.lstrip().startswith(("apiVersion:", "kind:", "{", "-"))
+
+
+def _path_entries(k: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(field path, file or directory name, may be a kustomization directory)."""
+    for field in ("resources", "bases", "components"):
+        for i, entry in enumerate(k.get(field) or []):
+            if isinstance(entry, str):
+                yield f"{field}[{i}]", entry, True
+    for field in ("crds", "configurations", "patchesStrategicMerge"):
+        for i, entry in enumerate(k.get(field) or []):
+            if isinstance(entry, str) and not _looks_inline(entry):
+                yield f"{field}[{i}]", entry, False
+    for field in ("generators", "transformers", "validators"):
+        for i, entry in enumerate(k.get(field) or []):
+            if isinstance(entry, str) and not _looks_inline(entry):
+                yield f"{field}[{i}]", entry, True
+    for field in ("patches", "patchesJson6902", "replacements"):
+        for i, entry in enumerate(k.get(field) or []):
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                yield f"{field}[{i}].path", entry["path"], False
+    for field in ("configMapGenerator", "secretGenerator"):
+        for i, gen in enumerate(k.get(field) or []):
+            if not isinstance(gen, dict):
+                continue
+            for j, entry in enumerate(gen.get("files") or []):
+                if isinstance(entry, str):
+                    name = entry.split("=", 1)[1] if "=" in entry else entry
+                    yield f"{field}[{i}].files[{j}]", name, False
+            for j, entry in enumerate(gen.get("envs") or []):
+                if isinstance(entry, str):
+                    yield f"{field}[{i}].envs[{j}]", entry, False
+            if isinstance(gen.get("env"), str):
+                yield f"{field}[{i}].env", gen["env"], False
+    openapi = k.get("openapi")
+    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+        yield "openapi.path", openapi["path"], False
+    for i, chart in enumerate(k.get("helmCharts") or []):
+        if not isinstance(chart, dict):
+            continue
+        if isinstance(chart.get("valuesFile"), str) and not _is_remote(chart["valuesFile"]):
+            yield f"helmCharts[{i}].valuesFile", chart["valuesFile"], False
+        for j, entry in enumerate(chart.get("additionalValuesFiles") or []):
+            if isinstance(entry, str) and not _is_remote(entry):
+                yield f"helmCharts[{i}].additionalValuesFiles[{j}]", entry, False
+    helm = k.get("helmGlobals")
+    if isinstance(helm, dict) and isinstance(helm.get("chartHome"), str):
+        yield "helmGlobals.chartHome", helm["chartHome"], False
+
+
+def check_tree(
+    root: Path,
+    directory: Path,
+    *,
+    allow_remote: bool,
+    limits: YamlLimits,
+    seen: set[str] | None = None,
+) -> None:
+    """Check every path the kustomization in ``directory`` names, recursively.
+
+    Raises:
+        RenderSecurityError: a path leaves ``root`` or a remote base is refused.
+        ManifestSyntaxError: a kustomization file is not valid YAML.
+    """
+    seen = set() if seen is None else seen
+    real = os.path.realpath(directory)
+    if real in seen:
+        return
+    seen.add(real)
+    kfile = _kustomization_file(directory)
+    if kfile is None:
+        return
+    rel = relative(kfile, root)
+    if not inside(kfile, root):
+        raise RenderSecurityError(
+            "a kustomization file leaves the artifact root", origin=Origin(rel)
+        )
+    docs = load_yaml(kfile.read_bytes(), rel, limits=limits)
+    if not docs:
+        return
+    k = docs[0].value
+    if not isinstance(k, dict):
+        raise ManifestValidationError("a kustomization must be a mapping", origin=Origin(rel))
+    origin = Origin(rel, docs[0].index, docs[0].line)
+    for field, entry, may_be_dir in _path_entries(k):
+        if _is_remote(entry):
+            if not allow_remote:
+                raise RenderSecurityError(
+                    f"remote base {entry!r} refused (allow_remote=False)", origin=origin, path=field
+                )
+            continue
+        target = resolve_inside(
+            root, directory, entry, what="kustomize path", origin=origin, path=field
+        )
+        if may_be_dir and target.is_dir():
+            check_tree(root, target, allow_remote=allow_remote, limits=limits, seen=seen)
+
+
+def generate_kustomization(directory: Path, root: Path, limits: YamlLimits) -> dict[str, Any]:
+    """The kustomization Flux generates for a directory that has none.
+
+    Every ``.yaml``/``.yml`` file below ``directory`` (each must parse as
+    Kubernetes objects) and every subdirectory holding a kustomization file
+    (not descended into), in lexical order, relative to ``directory``.
+    """
+    resources: list[str] = []
+
+    def visit(current: Path) -> None:
+        for entry in sorted(os.scandir(current), key=lambda e: e.name):
+            path = Path(entry.path)
+            if entry.is_symlink() and not inside(path, root):
+                raise RenderSecurityError(
+                    "a symlink leaves the artifact root", origin=Origin(relative(path, root))
+                )
+            if entry.is_dir():
+                if _kustomization_file(path) is not None:
+                    resources.append(path.relative_to(directory).as_posix())
+                else:
+                    visit(path)
+            elif entry.is_file() and path.suffix in (".yaml", ".yml"):
+                load_manifests(path, root, limits=limits)  # must be Kubernetes YAML
+                resources.append(path.relative_to(directory).as_posix())
+
+    visit(directory)
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
+
+
+class KustomizeRenderer:
+    """Builds a kustomization in the artifact with the real kustomize.
+
+    Args:
+        path: the kustomization directory inside the artifact.
+        kustomize: the command (``"kustomize"``, ``"/path/kubectl"``, or a
+            list such as ``["kubectl", "kustomize"]``); found automatically
+            by default (see :mod:`reconcile.render.tools`).
+        allow_remote: let kustomizations name remote bases (fetched by
+            kustomize over the network).
+        enable_helm: pass ``--enable-helm`` (kustomize's helmCharts).
+        extra_args: more flags for ``kustomize build``.
+        timeout: seconds before the tool is stopped.
+        limits: bounds for the YAML the tool prints and the files checked.
+        validation: scope and namespace rules.
+    """
+
+    def __init__(
+        self,
+        path: str = ".",
+        *,
+        kustomize: str | Sequence[str] | None = None,
+        allow_remote: bool = False,
+        enable_helm: bool = False,
+        extra_args: Sequence[str] = (),
+        timeout: float = 300,
+        limits: YamlLimits = DEFAULT_LIMITS,
+        validation: Validation = DEFAULT_VALIDATION,
+    ) -> None:
+        self.path = path
+        self.kustomize = kustomize
+        self.allow_remote = allow_remote
+        self.enable_helm = enable_helm
+        self.extra_args = tuple(extra_args)
+        self.timeout = timeout
+        self.limits = limits
+        self.validation = validation
+
+    def cache_key(self) -> str:
+        """Every option that changes the output."""
+        return render_key(
+            "kustomize",
+            path=self.path,
+            kustomize=self.kustomize,
+            allow_remote=self.allow_remote,
+            enable_helm=self.enable_helm,
+            extra_args=self.extra_args,
+            limits=self.limits,
+            validation=self.validation,
+        )
+
+    def command(self, directory: Path) -> list[str]:
+        """The command line that builds ``directory``."""
+        base = find_kustomize(self.kustomize)
+        # ``kubectl kustomize DIR`` or ``kustomize build DIR``.
+        verb = [] if len(base) > 1 else ["build"]
+        command = [*base, *verb, str(directory)]
+        command.append("--load-restrictor=LoadRestrictionsRootOnly")
+        if self.enable_helm:
+            command.extend(["--enable-helm", f"--helm-command={find_helm()}"])
+        command.extend(self.extra_args)
+        return command
+
+    async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
+        """Check paths, run kustomize, parse and validate its output."""
+        root = Path(artifact.root)
+        directory = resolve_inside(root, root, self.path, what="path")
+        if not directory.is_dir():
+            raise RenderError(f"kustomize path {self.path!r} is not a directory")
+        rel = relative(directory, root)
+        kfile = _kustomization_file(directory)
+        origin_file = relative(kfile, root) if kfile else f"{rel}/kustomization.yaml"
+        origin = Origin(origin_file, renderer="kustomize")
+        if kfile is not None:
+            check_tree(root, directory, allow_remote=self.allow_remote, limits=self.limits)
+            output = await run_tool(
+                self.command(directory), tool="kustomize", time_limit=self.timeout, origin=origin
+            )
+        else:
+            generated = generate_kustomization(directory, root, self.limits)
+            for sub in generated["resources"]:
+                if (directory / sub).is_dir():
+                    check_tree(
+                        root, directory / sub, allow_remote=self.allow_remote, limits=self.limits
+                    )
+            with tempfile.TemporaryDirectory(prefix="reconcile-kustomize-") as tmp:
+                copy = Path(tmp) / "root"
+                shutil.copytree(root, copy, symlinks=True)
+                target = copy / directory.relative_to(root)
+                (target / "kustomization.yaml").write_bytes(orjson.dumps(generated))
+                output = await run_tool(
+                    self.command(target), tool="kustomize", time_limit=self.timeout, origin=origin
+                )
+        manifests: list[Manifest] = []
+        for doc in load_yaml(output, origin_file, limits=self.limits):
+            manifests.extend(
+                flatten(doc.value, Origin(origin_file, doc.index, renderer="kustomize"))
+            )
+        return finalize(manifests, self.validation)
