@@ -1,0 +1,245 @@
+"""Writing a Git tree into an artifact directory, straight from the object store.
+
+Every backend lists the tree (path, mode, object id) and streams blobs; this
+module selects the entries (sub-path, ignore rules, safety checks, limits),
+computes the checksum from the object ids, and writes the selected blobs as
+read-only files. Blobs are written as stored: no ``.gitattributes``
+conversion (eol, ``ident``, filters) applies, so every backend, and a local
+checkout, yield the same bytes.
+
+The checksum is defined on content, so a plain directory gets the same one
+(see :func:`content_checksum`): SHA-256 over, for each file in byte order of
+its path, a kind (``F`` file, ``X`` executable, ``L`` symlink), the path, and
+the Git blob id of its content (``sha1("blob <len>\\0" + content)``).
+
+>>> import hashlib
+>>> e = TreeEntry("a.txt", 0o100644, hashlib.sha1(b"blob 2\\0hi").hexdigest())
+>>> tree_checksum([e]) == content_checksum([("a.txt", "F", b"hi")])
+True
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+
+import attrs
+
+from reconcile.errors import RefNotFoundError, SourceSecurityError
+from reconcile.sources._tree import (
+    IGNORE_FILE,
+    FileFilter,
+    Limits,
+    TreeStats,
+    blob_id,
+    checksum_of,
+)
+
+__all__ = [
+    "TreeEntry",
+    "blob_id",
+    "check_subpath",
+    "check_tree_path",
+    "content_checksum",
+    "ignore_files",
+    "TreeWriter",
+    "select_entries",
+    "tree_checksum",
+]
+
+
+@attrs.frozen(slots=True)
+class TreeEntry:
+    """One file or symlink of a Git tree (submodules are never listed).
+
+    ``size`` is the blob size when the backend knows it cheaply, else -1.
+    """
+
+    path: str
+    mode: int
+    oid: str
+    size: int = -1
+
+    @property
+    def kind(self) -> str:
+        """``L`` for a symlink, ``X`` for an executable file, ``F`` otherwise."""
+        if stat.S_ISLNK(self.mode):
+            return "L"
+        return "X" if self.mode & 0o100 else "F"
+
+
+def tree_checksum(entries: Iterable[TreeEntry]) -> str:
+    """The checksum of tree entries (paths relative to the artifact root)."""
+    return checksum_of((e.path, e.kind, e.oid) for e in entries)
+
+
+def content_checksum(files: Iterable[tuple[str, str, bytes]]) -> str:
+    """The same checksum from (path, kind, content) of files on disk."""
+    return checksum_of((path, kind, blob_id(content)) for path, kind, content in files)
+
+
+def check_tree_path(path: str, *, url: str | None = None) -> None:
+    """Refuse tree entries that could escape the checkout or touch ``.git``."""
+    parts = path.split("/")
+    if path.startswith("/") or any(part in {"", ".", ".."} for part in parts):
+        raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)
+    if any(part.lower() == ".git" for part in parts) or "\0" in path:
+        raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)
+
+
+def _symlink_inside(rel: str, target: bytes) -> bool:
+    text = target.decode("utf-8", "surrogateescape")
+    if not text or text.startswith("/") or "\0" in text:
+        return False
+    parts: list[str] = list(PurePosixPath(rel).parent.parts)
+    for part in PurePosixPath(text).parts:
+        if part == "..":
+            if not parts:
+                return False
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return True
+
+
+def select_entries(
+    entries: Sequence[TreeEntry],
+    subpath: str,
+    file_filter: FileFilter,
+    ignore_texts: dict[str, bytes],
+    *,
+    url: str | None = None,
+) -> list[TreeEntry]:
+    """The entries below ``subpath`` that ``file_filter`` keeps, re-rooted there.
+
+    ``ignore_texts`` maps the path (relative to ``subpath``) of each ignore
+    file to its content. Raises :class:`SourceError` when ``subpath`` holds
+    nothing, :class:`SourceSecurityError` on unsafe paths.
+    """
+    prefix = f"{subpath}/" if subpath else ""
+    rooted: list[TreeEntry] = []
+    for e in entries:
+        if prefix and not e.path.startswith(prefix):
+            continue
+        rooted.append(attrs.evolve(e, path=e.path[len(prefix) :]))
+    for rel, text in sorted(ignore_texts.items(), key=lambda kv: kv[0].count("/")):
+        directory = rel.rpartition("/")[0]
+        file_filter.load_ignore_text(directory, text.decode("utf-8", "replace"))
+    dir_ok: dict[str, bool] = {"": True}
+
+    def dir_kept(d: str) -> bool:
+        if d in dir_ok:
+            return dir_ok[d]
+        parent = d.rpartition("/")[0]
+        ok = dir_kept(parent) and file_filter.keeps_dir(d)
+        dir_ok[d] = ok
+        return ok
+
+    kept = []
+    for e in rooted:
+        check_tree_path(e.path, url=url)
+        if not dir_kept(e.path.rpartition("/")[0]):
+            continue
+        if file_filter.keeps(e.path):
+            kept.append(e)
+    return kept
+
+
+def ignore_files(entries: Sequence[TreeEntry], subpath: str) -> list[TreeEntry]:
+    """The ignore files (``.sourceignore``) below ``subpath``."""
+    prefix = f"{subpath}/" if subpath else ""
+    return [
+        e
+        for e in entries
+        if e.path.startswith(prefix) and PurePosixPath(e.path).name == IGNORE_FILE and e.kind != "L"
+    ]
+
+
+class TreeWriter:
+    """Writes selected entries under ``root`` (an existing, empty directory).
+
+    Backends stream blobs into :meth:`sink` in entry order; :meth:`finish`
+    seals subdirectories read-only (``root`` stays writable until the store
+    moves it) and returns the stats. Files are created read-only. Limits
+    are checked up front (count, known sizes) and as bytes arrive; symlink
+    targets must stay inside ``root``.
+    """
+
+    def __init__(
+        self, root: Path, entries: Sequence[TreeEntry], limits: Limits, *, url: str | None = None
+    ) -> None:
+        if len(entries) > limits.max_files:
+            raise SourceSecurityError(
+                f"content exceeds the limit of {limits.max_files} files", url=url
+            )
+        known = sum(e.size for e in entries if e.size >= 0)
+        if known > limits.max_bytes:
+            raise SourceSecurityError(
+                f"content exceeds the size limit of {limits.max_bytes} bytes", url=url
+            )
+        self.root = root
+        self.entries = entries
+        self.limits = limits
+        self.url = url
+        self.total = 0
+        self._made: set[str] = {""}
+        self._dirs: list[Path] = []
+
+    def _ensure_dir(self, rel_dir: str) -> None:
+        if rel_dir in self._made:
+            return
+        self._ensure_dir(rel_dir.rpartition("/")[0])
+        p = self.root / rel_dir
+        p.mkdir()
+        self._made.add(rel_dir)
+        self._dirs.append(p)
+
+    def sink(self, index: int, content: bytes) -> None:
+        """Write entry ``index`` with ``content`` (called in entry order)."""
+        e = self.entries[index]
+        self.total += len(content)
+        if self.total > self.limits.max_bytes:
+            raise SourceSecurityError(
+                f"content exceeds the size limit of {self.limits.max_bytes} bytes", url=self.url
+            )
+        self._ensure_dir(e.path.rpartition("/")[0])
+        target = self.root / e.path
+        if e.kind == "L":
+            if not _symlink_inside(e.path, content):
+                raise SourceSecurityError(
+                    f"symlink {e.path!r} points outside the checkout", url=self.url, path=e.path
+                )
+            os.symlink(content, target)
+            return
+        fd = os.open(
+            target,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            0o555 if e.kind == "X" else 0o444,
+        )
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def finish(self) -> TreeStats:
+        """Seal the subdirectories and return checksum, file count and size."""
+        for d in reversed(self._dirs):
+            os.chmod(d, 0o555)  # noqa: S103 - read-only is the point
+        return TreeStats(
+            checksum=tree_checksum(self.entries), files=len(self.entries), size=self.total
+        )
+
+
+def check_subpath(
+    entries: Sequence[TreeEntry], subpath: str, *, url: str | None, commit: str
+) -> None:
+    """Raise unless ``subpath`` is a directory of the tree."""
+    if not subpath:
+        return
+    prefix = f"{subpath}/"
+    if not any(e.path.startswith(prefix) for e in entries):
+        raise RefNotFoundError(f"sub-path {subpath!r} is not a directory at {commit[:12]}", url=url)
