@@ -24,6 +24,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"sort"
+	"strings"
 	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -112,6 +115,23 @@ func serve(req *request) (ans answer) {
 	}
 	start := time.Now()
 	switch op {
+	case "meta":
+		if !known {
+			ans.Error = "unknown kind"
+			return ans
+		}
+		out, err = json.Marshal(structMeta(reflect.TypeOf(obj)))
+		ans.Result = out
+		return ans
+	case "kinds":
+		var names []string
+		for gvk := range scheme.Scheme.AllKnownTypes() {
+			names = append(names, gvk.GroupVersion().String()+" "+gvk.Kind)
+		}
+		sort.Strings(names)
+		out, err = json.Marshal(names)
+		ans.Result = out
+		return ans
 	case "kind":
 		if known {
 			ans.Type = "strategic"
@@ -177,4 +197,88 @@ func main() {
 			os.Exit(2)
 		}
 	}
+}
+
+// fieldMeta is what strategic merge patch reads from a Go struct field.
+type fieldMeta struct {
+	Strategy string `json:"strategy,omitempty"`
+	MergeKey string `json:"mergeKey,omitempty"`
+	Kind     string `json:"kind"`
+}
+
+// structMeta lists every field path reachable from t (lists as "[]", map values
+// as "*") with its patch strategy, merge key and Go kind, as the json tags name them.
+func structMeta(t reflect.Type) map[string]fieldMeta {
+	out := map[string]fieldMeta{}
+	var walk func(t reflect.Type, prefix string, depth int, seen map[reflect.Type]bool)
+	walk = func(t reflect.Type, prefix string, depth int, seen map[reflect.Type]bool) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if depth > 12 || seen[t] {
+			return
+		}
+		switch t.Kind() {
+		case reflect.Slice, reflect.Array:
+			if t.Elem().Kind() == reflect.Uint8 {
+				return
+			}
+			walk(t.Elem(), prefix+"[]", depth+1, seen)
+			return
+		case reflect.Map:
+			walk(t.Elem(), prefix+"*", depth+1, seen)
+			return
+		case reflect.Struct:
+		default:
+			return
+		}
+		seen = copySeen(seen)
+		seen[t] = true
+		var fields func(t reflect.Type)
+		fields = func(t reflect.Type) {
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				if f.PkgPath != "" && !f.Anonymous {
+					continue
+				}
+				tag := f.Tag.Get("json")
+				name := strings.Split(tag, ",")[0]
+				if tag == "-" {
+					continue
+				}
+				ft := f.Type
+				for ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+					fields(ft)
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				path := name
+				if prefix != "" {
+					path = prefix + "." + name
+				}
+				out[path] = fieldMeta{
+					Strategy: f.Tag.Get("patchStrategy"),
+					MergeKey: f.Tag.Get("patchMergeKey"),
+					Kind:     ft.Kind().String(),
+				}
+				walk(f.Type, path, depth+1, seen)
+			}
+		}
+		fields(t)
+	}
+	walk(t, "", 0, map[reflect.Type]bool{})
+	return out
+}
+
+func copySeen(m map[reflect.Type]bool) map[reflect.Type]bool {
+	c := make(map[reflect.Type]bool, len(m)+1)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
 }
