@@ -22,7 +22,13 @@ from reconcile.merge import (
     strategic_merge_patch,
 )
 from reconcile.merge._fieldsets import _go_json
-from reconcile.merge._ssa import _granular_dict, _granular_list, _item_pe, _strip_config
+from reconcile.merge._ssa import (
+    _granular_dict,
+    _granular_list,
+    _item_pe,
+    _strip_config,
+    stored_form,
+)
 from reconcile.objects import ObjectRef
 from reconcile.schema import ANY, Node, SchemaRegistry, builtin
 
@@ -100,6 +106,10 @@ def _contains(c: Any, l: Any, node: Node, fs: Mapping[str, Any]) -> bool:  # noq
             if lv is _contains:
                 if _zero(cv) and ("f:" + k) in fs:
                     continue  # an omitempty zero the server dropped before
+                if cv == []:
+                    meta = node.field(k)
+                    if meta is not None and _granular_list(meta.node):
+                        continue  # sets no field; the server omits it
                 return False
             if cv == lv:
                 continue
@@ -343,7 +353,7 @@ class DefaultDiffer:
                 "client-side",
                 dict(desired),
                 None,
-                modified,
+                stored_form(modified, node),
                 modified,
                 "application/json",
                 field_changes(None, normalize(modified, schema=node)),
@@ -366,6 +376,7 @@ class DefaultDiffer:
             predicted = strategic_merge_patch(dict(live), patch.patch, node)
         else:
             predicted = merge_patch(dict(live), patch.patch)
+        predicted = stored_form(predicted, node)
         return ObjectDiff(
             ref,
             "update",

@@ -79,6 +79,7 @@ __all__ = [
     "manager_key",
     "predict_apply",
     "schema_for",
+    "stored_form",
 ]
 
 #: How the server tells managers apart: (manager, operation, apiVersion of an Update, subresource).
@@ -204,7 +205,10 @@ def merge_values(live: Any, config: Any, node: Node, path: str = "") -> Any:
                     cv if lv == cv else merge_values(lv, cv, _child(node, k, path), f"{path}.{k}")
                 )
             else:
-                _child(node, k, path)
+                child = _child(node, k, path)
+                if cv == [] and _granular_list(child):
+                    # sets no field, and the server's encoding omits the empty list
+                    continue
                 out[k] = cv
         return out
     if isinstance(config, list) and isinstance(live, list) and _granular_list(node):
@@ -560,6 +564,19 @@ def _fold_string_data(obj: dict[str, Any]) -> dict[str, Any]:
         data[k] = base64.b64encode(str(v).encode()).decode()
     out["data"] = data
     return out
+
+
+def stored_form(obj: Mapping[str, Any], schema: Node) -> dict[str, Any]:
+    """What the API server stores for a written object: quantities canonical,
+    ``stringData`` folded into ``data``, defaults inside atomic structs.
+
+    >>> from reconcile.schema import for_kind
+    >>> stored_form({"apiVersion": "v1", "kind": "Secret", "stringData": {"a": "b"}},
+    ...             for_kind("v1", "Secret"))
+    {'apiVersion': 'v1', 'kind': 'Secret', 'data': {'a': 'Yg=='}}
+    """
+    out = _canonicalise(dict(obj), schema)
+    return _fold_string_data(out)
 
 
 # -- the prediction -----------------------------------------------------------

@@ -122,6 +122,27 @@ class Admin:
             "PATCH", self.path(obj, fieldManager=manager), patch, content_type=MERGE
         )
 
+    def create(self, obj: dict[str, Any], manager: str) -> tuple[int, Any]:
+        item = self.path(obj)
+        collection = item.rsplit("/", 1)[0]
+        return self.request("POST", f"{collection}?fieldManager={manager}", obj)
+
+    def patch(
+        self,
+        obj: dict[str, Any],
+        patch: Any,
+        content_type: str,
+        manager: str,
+        *,
+        dry_run: bool = False,
+    ) -> tuple[int, Any]:
+        return self.request(
+            "PATCH",
+            self.path(obj, fieldManager=manager, dryRun="All" if dry_run else None),
+            patch,
+            content_type=content_type,
+        )
+
     def get(self, obj: dict[str, Any]) -> tuple[int, Any]:
         return self.request("GET", self.path(obj))
 

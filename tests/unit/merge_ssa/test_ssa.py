@@ -242,3 +242,19 @@ def test_create_is_a_prediction_too() -> None:
     assert got.object["data"] == {"a": "Yg=="}
     assert "stringData" not in got.object
     assert got.managed_fields[0]["fieldsV1"] == {"f:stringData": {"f:a": {}}}
+
+
+def test_an_empty_granular_list_is_not_drift() -> None:
+    # benchmark, kube-prometheus grafana: `env: []` sets no field and the server omits it.
+    from reconcile.diff import DefaultDiffer
+    from reconcile.merge import apply_fieldset, schema_for
+
+    config = pod_deploy(env=[])
+    live = pod_deploy()
+    live["metadata"]["managedFields"] = [
+        entry("gitops", apply_fieldset(config, schema_for(config)).raw, av="apps/v1")
+    ]
+    assert predict_apply(live, config, "gitops").in_sync
+    differ = DefaultDiffer(manager="gitops")
+    assert differ.diff(config, live).in_sync
+    assert differ.statistics().fast_in_sync == 1
