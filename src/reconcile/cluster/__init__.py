@@ -26,6 +26,7 @@ from reconcile.cluster.kubernetes import (
     KubernetesApplier,
     RetryPolicy,
 )
+from reconcile.cluster.memory import InMemoryCluster
 
 __all__ = [
     "DEFAULT_TAKEOVER_MANAGERS",
@@ -35,6 +36,7 @@ __all__ = [
     "ApplyResult",
     "ConnectionSettings",
     "Impersonation",
+    "InMemoryCluster",
     "KubernetesApplier",
     "Propagation",
     "ResourceInfo",

@@ -303,6 +303,24 @@ class KubernetesApplier:
             if not token:
                 return items
 
+    async def wait_cached(self, obj: Mapping[str, Any]) -> None:
+        """Wait until the cache has seen ``obj`` at its resourceVersion or a newer one.
+
+        The cache is eventually consistent: after another client wrote, this
+        makes the next decision see that write.
+        """
+        if self._cache is None:
+            return
+        meta = obj.get("metadata") or {}
+        info = await self.mapper.resource_for(str(obj.get("apiVersion")), str(obj.get("kind")))
+        namespace = (meta.get("namespace") or self.namespace) if info.namespaced else None
+        inf = await self._cache.ensure(info, namespace)
+        key = f"{namespace}/{meta.get('name')}" if info.namespaced else str(meta.get("name"))
+        wanted = int(meta.get("resourceVersion") or 0)
+        with anyio.fail_after(self.timeout):
+            while inf.rvs.get(key, 0) < wanted:  # noqa: ASYNC110 - the watch task fills it
+                await anyio.sleep(0.01)
+
     async def watch_types(self, pairs: Iterable[tuple[str, str, str | None]]) -> None:
         """Start informers for ``(apiVersion, kind, namespace)`` (inventory types)."""
         for api_version, kind, namespace in pairs:
@@ -534,8 +552,11 @@ class KubernetesApplier:
     ) -> ApplyResult:
         out: JSONObject = resp.body
         if action is None:
-            if resp.status == 201 or live is None:
+            if resp.status == 201:
                 action = Action.CREATED
+            elif live is None:
+                # It existed after all (the cache had not seen it yet).
+                action = Action.CONFIGURED
             elif dry_run:
                 same = _comparable(out) == _comparable(live)
                 action = Action.UNCHANGED if same else Action.CONFIGURED
