@@ -31,6 +31,7 @@ from reconcile.engine.planner import (
     Wait,
     WaitCondition,
     Wave,
+    guard_prunes,
     order_reconcilers,
     plan,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Wait",
     "WaitCondition",
     "Wave",
+    "guard_prunes",
     "order_reconcilers",
     "plan",
     "wait_for_status",

@@ -177,10 +177,10 @@ _INT = re.compile(r"[+-]?[0-9]{1,9}")
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
+    if not (isinstance(meta, (dict, Mapping))):
         return {}
     ann = meta.get("annotations")
-    return ann if isinstance(ann, Mapping) else {}
+    return ann if isinstance(ann, (dict, Mapping)) else {}
 
 
 def _invalid(

@@ -89,6 +89,7 @@ __all__ = [
     "encode_members",
     "group_kinds",
     "member_labels",
+    "other_applyset",
     "to_write_before_apply",
     "with_member_label",
 ]
@@ -269,6 +270,23 @@ def with_member_label(obj: Mapping[str, Any], parent: ApplySetParent) -> JSONObj
     labels[APPLYSET_PART_OF] = parent.id
     meta["labels"] = labels
     return {**obj, "metadata": meta}
+
+
+def other_applyset(live: Mapping[str, Any], parent: ApplySetParent) -> str | None:
+    """The id of another ApplySet that the live object belongs to, or ``None``.
+
+    Two reconcilers claiming one object is a conflict to report, not a tug of
+    war: the engine checks the live object before applying or pruning it.
+
+    >>> p = ApplySetParent("ConfigMap", "a", "ops")
+    >>> other_applyset({"metadata": {"labels": {APPLYSET_PART_OF: p.id}}}, p) is None
+    True
+    >>> other_applyset({"metadata": {"labels": {APPLYSET_PART_OF: "applyset-x-v1"}}}, p)
+    'applyset-x-v1'
+    """
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    current = labels.get(APPLYSET_PART_OF)
+    return current if isinstance(current, str) and current != parent.id else None
 
 
 def encode(inventory: Inventory) -> JSONObject:

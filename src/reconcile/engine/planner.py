@@ -62,7 +62,7 @@ from reconcile.engine.annotations import (
     hook_phases,
     sync_wave,
 )
-from reconcile.errors import ConfigurationError, DuplicateObjectError
+from reconcile.errors import ConfigurationError, DuplicateObjectError, PruneRefusedError
 from reconcile.objects import Manifest, ObjectRef
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "Wait",
     "WaitCondition",
     "Wave",
+    "guard_prunes",
     "kind_rank",
     "order_reconcilers",
     "plan",
@@ -170,7 +171,10 @@ def kind_rank(ref: ObjectRef) -> int:
     return _RANK.get((ref.group, ref.kind), _UNKNOWN_RANK)
 
 
-def _sort_key(ref: ObjectRef) -> tuple[int, str, str, str, str]:
+_Key = tuple[int, str, str, str, str]
+
+
+def _sort_key(ref: ObjectRef) -> _Key:
     return (kind_rank(ref), ref.group, ref.kind, ref.namespace or "", ref.name)
 
 
@@ -255,14 +259,14 @@ class Plan:
         return tuple(h for h in self.hooks if phase in h.phases)
 
 
-def _wait_for(manifests: Iterable[Manifest]) -> tuple[Wait, ...]:
+def _wait_for(refs: Iterable[ObjectRef]) -> tuple[Wait, ...]:
     waits: list[Wait] = []
-    for m in manifests:
-        gk = (m.ref.group, m.ref.kind)
+    for ref in refs:
+        gk = (ref.group, ref.kind)
         if gk == _CRD:
-            waits.append(Wait(m.ref, WaitCondition.ESTABLISHED))
+            waits.append(Wait(ref, WaitCondition.ESTABLISHED))
         elif gk == _NAMESPACE:
-            waits.append(Wait(m.ref, WaitCondition.ACTIVE))
+            waits.append(Wait(ref, WaitCondition.ACTIVE))
     return tuple(waits)
 
 
@@ -271,7 +275,9 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
 
     ``prune`` takes references, or live objects as manifests (whose
     ``sync-wave`` annotation then orders them too). References that are also
-    desired are not pruned.
+    desired are not pruned. Identity includes the namespace, so default the
+    namespaces of namespaced manifests *before* planning: a desired object
+    without its namespace does not match its inventory entry.
 
     Raises:
         ManifestValidationError: an annotation value is invalid (the error names
@@ -279,8 +285,8 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
         DuplicateObjectError: two manifests have the same identity.
     """
     seen: dict[ObjectRef, Manifest] = {}
-    grouped: dict[StageName, dict[int, list[Manifest]]] = {}
-    hooks: list[tuple[tuple[int, tuple[int, str, str, str, str]], Hook]] = []
+    grouped: dict[StageName, dict[int, list[tuple[_Key, ObjectRef, Manifest]]]] = {}
+    hooks: list[tuple[tuple[int, _Key], Hook]] = []
     for m in manifests:
         ref = m.ref
         if ref in seen:
@@ -297,21 +303,22 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
             hook = Hook(m, phases, hook_delete_policies(m), wave)
             hooks.append(((wave, _sort_key(ref)), hook))
             continue
-        grouped.setdefault(stage_of(ref), {}).setdefault(wave, []).append(m)
+        entry = (_sort_key(ref), ref, m)
+        grouped.setdefault(stage_of(ref), {}).setdefault(wave, []).append(entry)
 
     stages: list[Stage] = []
     for name in StageName:
         by_wave = grouped.get(name)
         if not by_wave:
             continue
+        ordered = {number: sorted(by_wave[number], key=lambda e: e[0]) for number in by_wave}
         waves = tuple(
-            Wave(number, tuple(sorted(by_wave[number], key=lambda m: _sort_key(m.ref))))
-            for number in sorted(by_wave)
+            Wave(number, tuple(m for _, _, m in ordered[number])) for number in sorted(ordered)
         )
-        stage_manifests = [m for w in waves for m in w.manifests]
-        stages.append(Stage(name, waves, _wait_for(stage_manifests)))
+        refs = [ref for number in sorted(ordered) for _, ref, _ in ordered[number]]
+        stages.append(Stage(name, waves, _wait_for(refs)))
 
-    keyed: dict[ObjectRef, tuple[int, int, tuple[int, str, str, str, str]]] = {}
+    keyed: dict[ObjectRef, tuple[int, int, _Key]] = {}
     stage_index = {name: i for i, name in enumerate(StageName)}
     for item in prune:
         if isinstance(item, Manifest):
@@ -325,6 +332,33 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
 
     hooks.sort(key=lambda pair: pair[0])
     return Plan(tuple(stages), tuple(h for _, h in hooks), prunes)
+
+
+def guard_prunes(p: Plan, *, allow_empty: bool = False) -> None:
+    """Refuse a plan that would prune everything because nothing is desired.
+
+    An empty render is far more often a mistake (a wrong path, a broken
+    generator) than an intent, so a plan with prunes and no desired object is
+    refused unless ``allow_empty`` is set. (A failed fetch or render never
+    reaches the planner: no plan, no prune.)
+
+    Raises:
+        PruneRefusedError: nothing is desired, something would be pruned, and
+            ``allow_empty`` is false; the message counts and names the first prunes.
+
+    >>> guard_prunes(plan([], prune=[ObjectRef("v1", "ConfigMap", "a", "x")]))
+    Traceback (most recent call last):
+    ...
+    reconcile.errors.PruneRefusedError: the desired set is empty: refusing to prune 1 object \
+(ConfigMap x/a); allow an empty set to prune them
+    """
+    if p.prunes and not p.manifests and not allow_empty:
+        first = ", ".join(str(r) for r in p.prunes[:3]) + (", ..." if len(p.prunes) > 3 else "")
+        count = f"{len(p.prunes)} object" + ("s" if len(p.prunes) != 1 else "")
+        raise PruneRefusedError(
+            f"the desired set is empty: refusing to prune {count} ({first}); "
+            "allow an empty set to prune them"
+        )
 
 
 class DependencyCycleError(ConfigurationError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import anyio
 import pytest
 
 from reconcile.engine.health import (
@@ -14,8 +15,10 @@ from reconcile.engine.health import (
     HealthResult,
     Status,
     compute,
+    wait_for_status,
 )
 from reconcile.errors import HealthError
+from reconcile.objects import ObjectRef
 
 C, P, F, T, U = (
     Status.CURRENT,
@@ -220,3 +223,34 @@ def test_a_failing_user_check_is_a_health_error_naming_the_object() -> None:
 def test_result_str() -> None:
     assert str(HealthResult.failed("JobFailed", "Job Failed")) == "Failed (JobFailed): Job Failed"
     assert str(HealthResult.current("ok")) == "Current: ok"
+
+
+def test_wait_for_status_polls_until_current_and_stops_at_failed() -> None:
+    states = [
+        None,
+        make("batch/v1", "Job", {}, {}),
+        make("batch/v1", "Job", {}, {"startTime": "2026-01-01T00:00:00Z"}),
+    ]
+    reads: list[int] = []
+
+    async def read() -> Any:
+        reads.append(1)
+        return states[min(len(reads) - 1, len(states) - 1)]
+
+    ref = ObjectRef("batch/v1", "Job", "x", "a")
+    result = anyio.run(lambda: wait_for_status(read, ref, timeout=5, interval=0.01))
+    assert result.status is C
+    assert len(reads) == 3
+
+    failed = make("batch/v1", "Job", {}, {"conditions": [cond("Failed")]})
+
+    async def read_failed() -> Any:
+        return failed
+
+    with pytest.raises(HealthError, match=r"batch/Job a/x: Failed \(JobFailed\): Job Failed"):
+        anyio.run(lambda: wait_for_status(read_failed, ref, timeout=5, interval=0.01))
+    # Waiting for Failed itself is allowed.
+    got = anyio.run(
+        lambda: wait_for_status(read_failed, ref, timeout=5, want=Status.FAILED, interval=0.01)
+    )
+    assert got.reason == "JobFailed"

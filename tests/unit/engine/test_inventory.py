@@ -34,6 +34,7 @@ from reconcile.engine.inventory import (
     decode_members,
     encode,
     encode_members,
+    other_applyset,
     to_write_before_apply,
     with_member_label,
 )
@@ -387,3 +388,11 @@ def test_store_refuses_a_foreign_parent() -> None:
         assert cluster.objects[PARENT.ref] == obj  # untouched
 
     anyio.run(scenario)
+
+
+def test_other_applyset_names_a_competing_owner() -> None:
+    live: JSONObject = with_member_label({"metadata": {"name": "a"}}, PARENT)
+    assert other_applyset(live, PARENT) is None
+    other = ApplySetParent("ConfigMap", "other", "ops")
+    assert other_applyset(live, other) == PARENT.id
+    assert other_applyset({"metadata": {}}, other) is None

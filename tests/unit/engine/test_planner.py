@@ -16,12 +16,18 @@ from reconcile.engine.planner import (
     HookPhase,
     StageName,
     WaitCondition,
+    guard_prunes,
     kind_rank,
     order_reconcilers,
     plan,
     stage_of,
 )
-from reconcile.errors import ConfigurationError, DuplicateObjectError, ManifestValidationError
+from reconcile.errors import (
+    ConfigurationError,
+    DuplicateObjectError,
+    ManifestValidationError,
+    PruneRefusedError,
+)
 from reconcile.objects import Manifest, ObjectRef, Origin
 
 
@@ -248,3 +254,17 @@ def test_order_reconcilers_levels_respect_dependencies_or_name_a_real_cycle(
     for n, deps in graph.items():
         for d in deps:
             assert level_of[d] < level_of[n]
+
+
+def test_guard_prunes_refuses_an_empty_desired_set() -> None:
+    refs = [ObjectRef("v1", "ConfigMap", n, "a") for n in "abcd"]
+    empty = plan([], prune=refs)
+    with pytest.raises(PruneRefusedError, match=r"refusing to prune 4 objects \(.*, \.\.\.\)"):
+        guard_prunes(empty)
+    guard_prunes(empty, allow_empty=True)
+    guard_prunes(plan([obj("v1", "ConfigMap", "a", "a")], prune=refs))  # something is desired
+    guard_prunes(plan([]))  # nothing to prune
+    # Hooks alone are not a desired set.
+    only_hooks = plan([obj("batch/v1", "Job", "j", "a", **{HOOK: "pre-sync"})], prune=refs)
+    with pytest.raises(PruneRefusedError):
+        guard_prunes(only_hooks)
