@@ -1000,7 +1000,8 @@ class Reconciler:
                         "Connection: close\r\n\r\n".encode()
                     )
 
-        await listener.serve(handle)
+        async with listener:
+            await listener.serve(handle)
 
     async def _webhook_request(self, stream: anyio.abc.SocketStream, secret: bytes) -> int:
         data = b""
