@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ pytestmark = pytest.mark.anyio
 
 def cm(name: str, ns: str = "app", **data: str) -> str:
     body = "".join(f"  {k}: '{v}'\n" for k, v in data.items()) or "  a: '1'\n"
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n{body}"
+    meta = f"metadata:\n  name: {name}\n  namespace: {ns}\n"
+    return f"apiVersion: v1\nkind: ConfigMap\n{meta}data:\n{body}"
 
 
 NS = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: app\n"
@@ -412,6 +413,11 @@ async def test_blocking_facade_composes_the_async_api(repo: Repo) -> None:
     assert await anyio.to_thread.run_sync(run) == (4, True, True)
 
 
+async def until(predicate: Callable[[], bool]) -> None:
+    while not predicate():  # noqa: ASYNC110 - polls a list a callback fills
+        await anyio.sleep(0.01)
+
+
 async def test_run_triggers_backoff_suspend_and_clean_cancellation(repo: Repo) -> None:
     cluster = InMemoryCluster()
     seen: list[str] = []
@@ -425,21 +431,18 @@ async def test_run_triggers_backoff_suspend_and_clean_cancellation(repo: Repo) -
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
             await tg.start(r.run)
-            while len(seen) < 1:
-                await anyio.sleep(0.01)
+            await until(lambda: len(seen) >= 1)
             r.suspend()
             repo.write({"a.yaml": cm("a", a="2")})
             r.trigger("test")
             await anyio.sleep(0.2)
             assert len(seen) == 1  # suspended: no pass
             r.resume()
-            while len(seen) < 2:
-                await anyio.sleep(0.01)
+            await until(lambda: len(seen) >= 2)
             # A change by someone else on an owned object triggers a pass (watch).
             await anyio.sleep(1.2)
             await _intrude(cluster)
-            while len(seen) < 3:
-                await anyio.sleep(0.01)
+            await until(lambda: len(seen) >= 3)
             tg.cancel_scope.cancel()
     live = await cluster.get(ObjectRef("v1", "ConfigMap", "a", "app"))
     assert live is not None
