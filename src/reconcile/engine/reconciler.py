@@ -78,6 +78,7 @@ from reconcile.engine.inventory import (
     ApplySetParent,
     InventoryStore,
     other_applyset,
+    to_write_before_apply,
     with_member_label,
 )
 from reconcile.engine.planner import Hook, Plan, WaitCondition, guard_prunes
@@ -472,9 +473,9 @@ class Reconciler:
                 result = self._stalled(exc, durations)
             durations["total"] = time.perf_counter() - start
             result = attrs.evolve(result, durations=dict(durations))
-            self.last_result = result
+            previous, self.last_result = self.last_result, result
             self._log(result)
-            await self._report(result)
+            await self._report(result, previous)
             return result
 
     def _stalled(self, exc: ReconcileError, durations: dict[str, float]) -> SyncResult:
@@ -524,7 +525,9 @@ class Reconciler:
             return self._finish(prepared, outcomes, drift, inventory, None, dry_run=True)
 
         # 1. The inventory first: old | new (crash-safe).
-        inventory = (await self.store.begin(new_members)).members
+        union = to_write_before_apply(prepared.old, new_members)
+        if _versions(union) != _versions(prepared.old):
+            inventory = (await self.store.begin(new_members)).members
         failure: ReconcileError | None = None
 
         # 2. Pre-sync hooks.
@@ -874,8 +877,15 @@ class Reconciler:
             },
         )
 
-    async def _report(self, result: SyncResult) -> None:
-        if self.events and not result.dry_run:
+    async def _report(self, result: SyncResult, previous: SyncResult | None) -> None:
+        # An event when something changed or the verdict did: a steady state writes nothing.
+        ready, before = result.condition("Ready"), previous and previous.condition("Ready")
+        changed = any(
+            o.outcome not in (Outcome.UNCHANGED, Outcome.SKIPPED) for o in result.outcomes
+        )
+        verdict = (ready.status, ready.reason) if ready else None
+        last = (before.status, before.reason) if before else None
+        if self.events and not result.dry_run and (changed or verdict != last):
             await self._event(result)
         for callback in self.callbacks:
             try:
@@ -1080,6 +1090,10 @@ def _origin(prepared: _Prepared, ref: ObjectRef) -> Origin | None:
     if prepared.origins is None:
         prepared.origins = {m.ref: m.origin for m in prepared.manifests}
     return prepared.origins.get(ref)
+
+
+def _versions(refs: Iterable[ObjectRef]) -> set[tuple[ObjectRef, str]]:
+    return {(r, r.api_version) for r in refs}
 
 
 def _order(prepared: _Prepared, outcomes: Mapping[ObjectRef, ObjectOutcome]) -> list[ObjectRef]:
