@@ -515,3 +515,81 @@ async def test_prune_uses_the_propagation_policy(repo: Repo) -> None:
 def test_inventory_parent_defaults() -> None:
     r = Reconciler("shop", LocalSource(".", cache_dir="/tmp/x"), YamlRenderer(), InMemoryCluster())
     assert r.parent == ApplySetParent("ConfigMap", "shop-inventory", "default")
+
+
+def hook(name: str, phase: str, policy: str = "") -> str:
+    extra = f"    reconcile.dev/hook-delete-policy: {policy}\n" if policy else ""
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: app\n"
+        f"  annotations:\n    reconcile.dev/hook: {phase}\n{extra}data: {{run: '1'}}\n"
+    )
+
+
+async def test_hooks_run_around_the_apply_and_stay_out_of_the_inventory(repo: Repo) -> None:
+    from reconcile import HealthChecks, HealthResult
+
+    cluster = InMemoryCluster()
+    await cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}})
+    repo.write(
+        {
+            "pre.yaml": hook("pre", "pre-sync", "hook-succeeded"),
+            "post.yaml": hook("post", "post-sync"),
+            "fail.yaml": hook("on-fail", "on-failure"),
+        }
+    )
+    r = make(repo, cluster)
+    result = await r.sync()
+    assert not result.stalled, result.conditions
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "pre", "app")) is None  # succeeded
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "post", "app")) is not None
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "on-fail", "app")) is None
+    assert not {r.name for r in result.inventory} & {"pre", "post", "on-fail"}
+
+    # A failing pre-sync hook: nothing is applied, the on-failure hook runs.
+    checks = HealthChecks()
+    checks.add(
+        "",
+        "ConfigMap",
+        lambda obj: (
+            HealthResult.failed("Boom", "hook failed") if obj["metadata"]["name"] == "bad" else None
+        ),
+    )
+    repo.write({"pre.yaml": hook("bad", "pre-sync"), "x.yaml": cm("x")})
+    failing = make(repo, cluster, health_checks=checks, health_timeout=5)
+    result = await failing.sync()
+    assert result.stalled
+    assert "hook failed" in str(result.error)
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "x", "app")) is None
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "on-fail", "app")) is not None
+
+
+async def test_a_new_revision_triggers_a_pass(repo: Repo) -> None:
+    cluster = InMemoryCluster()
+    seen: list[str] = []
+    r = make(
+        repo,
+        cluster,
+        interval=3600,
+        poll_interval=0.05,
+        callbacks=[lambda res: seen.append(res.revision)],
+    )
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: r.run(task_status=task_status, watch=False))
+            await until(lambda: len(seen) >= 1)
+            repo.write({"b.yaml": cm("b", a="new")})
+            await until(lambda: len(seen) >= 2)
+            tg.cancel_scope.cancel()
+    assert seen[0] != seen[1]
+    live = await cluster.get(ObjectRef("v1", "ConfigMap", "b", "app"))
+    assert live is not None
+    assert live["data"]["a"] == "new"
+
+
+async def test_failed_passes_back_off(repo: Repo) -> None:
+    repo.write({"a.yaml": "kind: [broken\n"})
+    r = make(repo, InMemoryCluster(), interval=3600, poll_interval=None, backoff=(0.01, 0.02))
+    with anyio.fail_after(20):
+        await r.run(max_passes=4, watch=False)  # would take an hour without the backoff
+    assert r.last_result is not None
+    assert r.last_result.stalled
