@@ -964,6 +964,7 @@ class Reconciler:
                     break
                 with anyio.move_on_after(delay):
                     await self._trigger.wait()
+                    await anyio.sleep(0.2)  # coalesce a burst of triggers into one pass
             tg.cancel_scope.cancel()
 
     def next_delay(self, failures: int) -> float:
@@ -1017,7 +1018,11 @@ class Reconciler:
                 owned = self.last_result is not None and ref in self.last_result.inventory
                 if not owned or self._lock.locked():
                     continue
-                entries = (event.object.get("metadata") or {}).get("managedFields") or []
+                entries = [
+                    e
+                    for e in (event.object.get("metadata") or {}).get("managedFields") or []
+                    if not e.get("subresource")  # controllers writing status are not drift
+                ]
                 latest: Mapping[str, Any] = max(
                     entries, key=lambda e: str(e.get("time", "")), default={}
                 )
