@@ -593,3 +593,22 @@ async def test_failed_passes_back_off(repo: Repo) -> None:
         await r.run(max_passes=4, watch=False)  # would take an hour without the backoff
     assert r.last_result is not None
     assert r.last_result.stalled
+
+
+async def test_plans_and_results_render_as_html_and_json(repo: Repo) -> None:
+    import json
+
+    cluster = InMemoryCluster()
+    r = make(repo, cluster)
+    plan = await r.plan()
+    page = plan._repr_html_()
+    assert "4 to create" in page
+    assert "ConfigMap app/a" in page
+    json.dumps(plan.to_json())
+    result = await r.sync()
+    html_text = result._repr_html_()
+    assert "<table>" in html_text
+    assert "created" in html_text
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["counts"] == {"created": 4}
+    assert {c["type"] for c in data["conditions"]} == {"Ready", "Reconciling", "Stalled"}
