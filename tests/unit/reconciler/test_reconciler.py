@@ -612,3 +612,28 @@ async def test_plans_and_results_render_as_html_and_json(repo: Repo) -> None:
     data = json.loads(json.dumps(result.to_json()))
     assert data["counts"] == {"created": 4}
     assert {c["type"] for c in data["conditions"]} == {"Ready", "Reconciling", "Stalled"}
+
+
+async def test_secret_values_never_reach_results(repo: Repo) -> None:
+    import json
+
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: app}\n"
+        "stringData: {token: hunter2-never-shown}\n"
+    )
+    repo.write({"s.yaml": secret})
+    cluster = InMemoryCluster()
+    r = make(repo, cluster)
+    first = await r.sync()
+    repo.write({"s.yaml": secret.replace("hunter2-never-shown", "swordfish-never-shown")})
+    plan = await r.plan()
+    second = await r.sync()
+    for text in (
+        json.dumps(first.to_json()),
+        json.dumps(plan.to_json()),
+        json.dumps(second.to_json()),
+        second._repr_html_(),
+        plan._repr_html_(),
+    ):
+        assert "hunter2" not in text
+        assert "swordfish" not in text
