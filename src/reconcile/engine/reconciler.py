@@ -81,7 +81,7 @@ from reconcile.engine.inventory import (
     to_write_before_apply,
     with_member_label,
 )
-from reconcile.engine.planner import Hook, Plan, WaitCondition, guard_prunes
+from reconcile.engine.planner import Hook, Plan, WaitCondition, guard_prunes, order_reconcilers
 from reconcile.engine.planner import plan as make_plan
 from reconcile.engine.results import (
     ObjectOutcome,
@@ -107,7 +107,7 @@ from reconcile.objects import JSONObject, Manifest, ObjectRef, Origin
 from reconcile.render import Renderer, Validation, builtin_scope, finalize
 from reconcile.sources import Artifact, Source
 
-__all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "verify_signature"]
+__all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "sync_all", "verify_signature"]
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,9 @@ class Reconciler:
         self.callbacks = list(callbacks)
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.observers = list(observers)
+        self.depends_on = tuple(depends_on)
         self.store = InventoryStore(
-            _ApplierObjects(applier), self.parent, reconciler=name, depends_on=depends_on
+            _ApplierObjects(applier), self.parent, reconciler=name, depends_on=self.depends_on
         )
         self.last_result: SyncResult | None = None
         self._trigger = anyio.Event()
@@ -1095,6 +1096,43 @@ def _origin(prepared: _Prepared, ref: ObjectRef) -> Origin | None:
     if prepared.origins is None:
         prepared.origins = {m.ref: m.origin for m in prepared.manifests}
     return prepared.origins.get(ref)
+
+
+async def sync_all(reconcilers: Sequence[Reconciler]) -> dict[str, SyncResult]:
+    """One pass of each reconciler, in ``depends_on`` order (levels run concurrently).
+
+    A reconciler whose dependency did not end Ready is not synced: its result
+    is Stalled with the reason ``DependencyNotReady``.
+
+    Raises:
+        ConfigurationError: a dependency names an unknown reconciler.
+        DependencyCycleError: the dependencies form a cycle.
+    """
+    by_name = {r.name: r for r in reconcilers}
+    results: dict[str, SyncResult] = {}
+    for level in order_reconcilers({r.name: r.depends_on for r in reconcilers}):
+
+        async def one(name: str) -> None:
+            r = by_name[name]
+            waiting = [d for d in r.depends_on if not results[d].ready]
+            if waiting:
+                message = f"waiting for {', '.join(waiting)} to be Ready"
+                results[name] = SyncResult(
+                    name,
+                    "",
+                    (
+                        condition("Ready", False, "DependencyNotReady", message),
+                        condition("Reconciling", False, "DependencyNotReady", message),
+                        condition("Stalled", True, "DependencyNotReady", message),
+                    ),
+                )
+                return
+            results[name] = await r.sync()
+
+        async with anyio.create_task_group() as tg:
+            for name in level:
+                tg.start_soon(one, name)
+    return results
 
 
 def _versions(refs: Iterable[ObjectRef]) -> set[tuple[ObjectRef, str]]:

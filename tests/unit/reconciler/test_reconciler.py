@@ -637,3 +637,27 @@ async def test_secret_values_never_reach_results(repo: Repo) -> None:
     ):
         assert "hunter2" not in text
         assert "swordfish" not in text
+
+
+async def test_sync_all_orders_by_depends_on_and_holds_dependents(
+    repo: Repo, tmp_path: Path
+) -> None:
+    from reconcile.engine.reconciler import sync_all
+
+    cluster = InMemoryCluster()
+    apps = Repo(tmp_path / "apps", tmp_path / "c2")
+    apps.write({"x.yaml": cm("x")})
+    infra = make(repo, cluster, name="infra")
+    app = Reconciler("apps", apps.source(), YamlRenderer(), cluster, depends_on=["infra"])
+    results = await sync_all([app, infra])
+    # infra ran first (it creates the namespace app needs); its Deployment is not
+    # Current without controllers, so apps waits.
+    assert results["infra"].reconciling
+    assert results["apps"].stalled
+    cond = results["apps"].condition("Stalled")
+    assert cond is not None
+    assert cond.reason == "DependencyNotReady"
+    repo.write({"web.yaml": None})
+    results = await sync_all([app, infra])
+    assert results["infra"].ready
+    assert results["apps"].ready
