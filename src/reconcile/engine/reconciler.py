@@ -991,7 +991,7 @@ class Reconciler:
             await anyio.sleep(self.poll_interval)
             try:
                 artifact = await self.source.fetch()
-            except SourceError as exc:
+            except ReconcileError as exc:
                 log.warning("polling the source failed: %s", exc, extra={"reconciler": self.name})
                 continue
             revision = str(artifact.revision)
@@ -1029,8 +1029,8 @@ class Reconciler:
                 )
                 if event.type == "DELETED" or latest.get("manager") != manager:
                     self.trigger(f"{event.type} {ref}")
-        except (ReconcileError, OSError) as exc:
-            log.debug("watch on %s %s ended: %s", api_version, kind, exc)
+        except Exception as exc:  # a broken watch must not stop the loop; passes go on
+            log.warning("watch on %s %s ended: %s", api_version, kind, exc)
 
     async def serve_webhook(
         self,
