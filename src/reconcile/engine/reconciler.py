@@ -470,8 +470,15 @@ class Reconciler:
                 result = await self._sync(
                     durations, dry_run=dry_run or self.drift is DriftMode.REPORT_ONLY
                 )
-            except (SourceError, RenderError, PruneRefusedError, ReconcileError) as exc:
+            except ReconcileError as exc:
                 result = self._stalled(exc, durations)
+            except (OSError, TimeoutError, ValueError) as exc:
+                # An unexpected failure (a connection reset...) is reported like the others;
+                # the loop backs off and retries instead of dying.
+                log.exception("the pass failed", extra={"reconciler": self.name})
+                wrapped = ReconcileError(f"the pass failed: {exc!r}")
+                wrapped.__cause__ = exc
+                result = self._stalled(wrapped, durations)
             durations["total"] = time.perf_counter() - start
             result = attrs.evolve(result, durations=dict(durations))
             previous, self.last_result = self.last_result, result
