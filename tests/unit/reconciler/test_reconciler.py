@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from reconcile import (
@@ -328,26 +329,32 @@ async def test_policies_create_only_ignore_and_merge(repo: Repo) -> None:
 class Crashing:
     """An applier that cancels the pass at its ``budget``-th operation."""
 
-    def __init__(self, inner: InMemoryCluster, budget: int) -> None:
+    def __init__(
+        self, inner: InMemoryCluster, budget: int, scope: anyio.CancelScope | None = None
+    ) -> None:
         self.inner = inner
         self.budget = budget
+        self.scope = scope
         self.field_manager = inner.field_manager
 
-    def _spend(self) -> None:
+    async def _spend(self) -> None:
         self.budget -= 1
         if self.budget < 0:
-            raise _Killed
+            if self.scope is None:
+                raise _Killed
+            self.scope.cancel()  # a real cancellation, delivered at this await
+            await anyio.lowlevel.checkpoint()
 
     async def get(self, ref: ObjectRef) -> Any:
-        self._spend()
+        await self._spend()
         return await self.inner.get(ref)
 
     async def apply(self, obj: Any, **kw: Any) -> ApplyResult:
-        self._spend()
+        await self._spend()
         return await self.inner.apply(obj, **kw)
 
     async def delete(self, ref: ObjectRef, **kw: Any) -> ApplyResult:
-        self._spend()
+        await self._spend()
         return await self.inner.delete(ref, **kw)
 
     async def resource_for(self, api_version: str, kind: str) -> Any:
@@ -361,8 +368,9 @@ class _Killed(BaseException):
     pass
 
 
+@pytest.mark.parametrize("how", ["killed", "cancelled"])
 async def test_killed_at_every_operation_then_restarted_converges_and_loses_nothing(
-    repo: Repo,
+    repo: Repo, how: str
 ) -> None:
     desired_after = {
         "Namespace app",
@@ -377,12 +385,16 @@ async def test_killed_at_every_operation_then_restarted_converges_and_loses_noth
         (repo.root / "c.yaml").unlink(missing_ok=True)
         await make(repo, cluster).sync()
         repo.write({"b.yaml": None, "c.yaml": cm("c"), "web.yaml": DEPLOY.replace("IMAGE", "1.28")})
-        crashing = Crashing(cluster, budget)
         completed = True
-        try:
-            await make(repo, crashing).sync()  # type: ignore[arg-type]
-        except* _Killed:
-            completed = False
+        if how == "killed":
+            try:
+                await make(repo, Crashing(cluster, budget)).sync()  # type: ignore[arg-type]
+            except* _Killed:
+                completed = False
+        else:
+            with anyio.CancelScope() as scope:
+                await make(repo, Crashing(cluster, budget, scope)).sync()  # type: ignore[arg-type]
+            completed = not scope.cancelled_caught
         # Whatever was written, the stored inventory names every object we created.
         stored = {str(r) for r in (await make(repo, cluster).store.load()).members}
         for kind, name in (("ConfigMap", "b"), ("ConfigMap", "c")):
