@@ -52,6 +52,7 @@ def docs(session: nox.Session) -> None:
     """Docstring examples, the public API's typing, and the site (mkdocs --strict, offline)."""
     session.install("-e", ".[dev,docs]")
     session.run("pytest", "--doctest-modules", "src/reconcile", "-p", "no:reconcile")
+    session.run("pytest", "-q", "tests/unit/test_typing.py")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )

@@ -106,7 +106,7 @@ class ReconcileError(Exception):
         self.message = message
         self.origin = origin
         self.ref = ref
-        self.path = path
+        self.path: str | None = path
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -248,7 +248,7 @@ class ApplyError(ReconcileError):
     ) -> None:
         self.status = status
         self.reason = reason
-        self.details = dict(details) if details is not None else None
+        self.details: dict[str, Any] | None = dict(details) if details is not None else None
         super().__init__(message, **context)
 
 
@@ -263,8 +263,8 @@ class FieldConflict:
     __slots__ = ("manager", "path")
 
     def __init__(self, manager: str, path: str) -> None:
-        self.manager = manager
-        self.path = path
+        self.manager: str = manager
+        self.path: str = path
 
     def __repr__(self) -> str:
         return f"FieldConflict(manager={self.manager!r}, path={self.path!r})"
@@ -288,7 +288,7 @@ class ConflictError(ApplyError):
     def __init__(
         self, message: str, *, conflicts: Sequence[FieldConflict] = (), **context: Any
     ) -> None:
-        self.conflicts = tuple(conflicts)
+        self.conflicts: tuple[FieldConflict, ...] = tuple(conflicts)
         context.setdefault("status", 409)
         context.setdefault("reason", "Conflict")
         super().__init__(message, **context)

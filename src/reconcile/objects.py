@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -146,4 +146,4 @@ class Manifest:
             return NotImplemented
         return self.obj == other.obj and self.origin == other.origin
 
-    __hash__ = None  # type: ignore[assignment]  # mutable payload
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable payload

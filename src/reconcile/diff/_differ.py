@@ -192,8 +192,8 @@ class DefaultDiffer:
         self.manager = manager
         self.mode: Mode = mode
         self.force = force
-        self.ignore = tuple(ignore)
-        self.registry = registry if registry is not None else builtin()
+        self.ignore: tuple[IgnoreRule, ...] = tuple(ignore)
+        self.registry: SchemaRegistry = registry if registry is not None else builtin()
         self._sets: dict[bytes, Any] = {}
         self._stats = DifferStatistics()
 

@@ -478,7 +478,7 @@ class InventoryStore:
         self.client = client
         self.parent = parent
         self.reconciler = reconciler
-        self.depends_on = tuple(depends_on)
+        self.depends_on: tuple[str, ...] = tuple(depends_on)
         self._current: frozenset[ObjectRef] | None = None
 
     async def load(self) -> Inventory:

@@ -369,7 +369,7 @@ class DependencyCycleError(ConfigurationError):
     """
 
     def __init__(self, cycle: Sequence[str]) -> None:
-        self.cycle = tuple(cycle)
+        self.cycle: tuple[str, ...] = tuple(cycle)
         super().__init__("dependsOn has a cycle: " + " -> ".join(self.cycle))
 
 

@@ -103,7 +103,7 @@ class Chain:
 
     def __init__(self, renderer: Renderer, *post: PostRenderer) -> None:
         self.renderer = renderer
-        self.post = tuple(post)
+        self.post: tuple[PostRenderer, ...] = tuple(post)
 
     def __repr__(self) -> str:
         return f"Chain({self.renderer!r}, *{self.post!r})"
@@ -135,8 +135,8 @@ class CachedRenderer:
         self._cache: collections.OrderedDict[tuple[str, str, str], tuple[Manifest, ...]] = (
             collections.OrderedDict()
         )
-        self.hits = 0
-        self.misses = 0
+        self.hits: int = 0
+        self.misses: int = 0
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """The cached result, or a fresh render (failures are not cached)."""

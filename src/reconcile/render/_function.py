@@ -68,7 +68,7 @@ class FunctionRenderer:
         validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         self.function = function
-        self.name = name or getattr(function, "__qualname__", None) or repr(function)
+        self.name: str = name or getattr(function, "__qualname__", None) or repr(function)
         self.key = key
         self.validation = validation
 

@@ -227,7 +227,7 @@ class KustomizeRenderer:
         self.kustomize = kustomize
         self.allow_remote = allow_remote
         self.enable_helm = enable_helm
-        self.extra_args = tuple(extra_args)
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
         self.timeout = timeout
         self.limits = limits
         self.validation = validation

@@ -140,8 +140,8 @@ class YamlRenderer:
         validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         self.path = path
-        self.include = tuple(include)
-        self.exclude = tuple(exclude)
+        self.include: tuple[str, ...] = tuple(include)
+        self.exclude: tuple[str, ...] = tuple(exclude)
         self.recursive = recursive
         self.limits = limits
         self.validation = validation

@@ -336,7 +336,7 @@ class ArtifactStore:
     def __init__(self, root: Path, *, keep: int = 2) -> None:
         if keep < 1:
             raise ConfigurationError("keep must be at least 1")
-        self.root = Path(root)
+        self.root: Path = Path(root)
         self.keep = keep
 
     def path(self, key: str) -> Path:

@@ -73,7 +73,7 @@ class _Server:
     def __init__(self, name: str, binary: Path, args: Sequence[str], log_path: Path) -> None:
         self.name = name
         self.binary = binary
-        self.args = list(args)
+        self.args: list[str] = list(args)
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -140,7 +140,7 @@ class _AdminHTTP:
 
     def __init__(self, host: str, port: int, pki: ControlPlanePKI) -> None:
         self.host = host
-        self.port = port
+        self.port: int = port
         self.context = ssl.create_default_context(cafile=str(pki.ca_cert))
         self.context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
 
@@ -205,14 +205,14 @@ class ControlPlane:
         self._assets = assets
         self.controller_manager = controller_manager
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="reconcile-cp-"))
+        self.workdir: Path = workdir or Path(tempfile.mkdtemp(prefix="reconcile-cp-"))
         self.start_timeout = start_timeout
-        self.apiserver_flags = list(apiserver_flags)
+        self.apiserver_flags: list[str] = list(apiserver_flags)
         self.pki: ControlPlanePKI | None = None
         self.etcd: _Server | None = None
         self.apiserver: _Server | None = None
         self.kcm: _Server | None = None
-        self.port = 0
+        self.port: int = 0
         self.start_seconds: float | None = None
         self._http: _AdminHTTP | None = None
         self._stopped = False
@@ -522,7 +522,7 @@ class ExistingCluster:
     def __init__(self, kubeconfig: Path | None = None, context: str | None = None) -> None:
         env = os.environ.get("KUBECONFIG", "")
         first = env.split(os.pathsep)[0] if env else ""
-        self.kubeconfig = kubeconfig or Path(first or Path.home() / ".kube" / "config")
+        self.kubeconfig: Path = kubeconfig or Path(first or Path.home() / ".kube" / "config")
         self.context = context
         if not self.kubeconfig.is_file():
             raise ControlPlaneError(

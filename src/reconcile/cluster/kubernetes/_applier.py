@@ -123,10 +123,10 @@ class KubernetesApplier:
         if not field_manager:
             raise ConfigurationError("a field manager is required")
         self.field_manager = field_manager
-        self.settings = ConnectionSettings(kubeconfig, context, in_cluster)
+        self.settings: ConnectionSettings = ConnectionSettings(kubeconfig, context, in_cluster)
         self.namespace = namespace
         self.force = force
-        self.take_over = frozenset(take_over)
+        self.take_over: frozenset[str] = frozenset(take_over)
         self.take_over_updates = take_over_updates
         self.recreate_immutable = recreate_immutable
         self.impersonate = impersonate
@@ -135,7 +135,7 @@ class KubernetesApplier:
         self.retry = retry
         self.use_cache = cache
         self.watch_silence = watch_silence
-        self.schemas = schemas or builtin()
+        self.schemas: SchemaRegistry = schemas or builtin()
         self._api_client = api_client
         self._own_client = api_client is None
         self._transport: Transport | None = None

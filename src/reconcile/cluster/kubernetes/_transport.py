@@ -153,12 +153,12 @@ class Transport:
         impersonate: Impersonation | None = None,
     ) -> None:
         self.api_client = api_client
-        self.configuration = api_client.configuration
-        self.host = str(self.configuration.host).rstrip("/")
+        self.configuration: Any = api_client.configuration
+        self.host: str = str(self.configuration.host).rstrip("/")
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.retry: RetryPolicy = retry or RetryPolicy()
         self.impersonate = impersonate
-        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
         #: Requests sent, by verb (``get``, ``list``, ``watch``, ``patch``, ...).
         self.requests: collections.Counter[str] = collections.Counter()
         self._session: aiohttp.ClientSession | None = None

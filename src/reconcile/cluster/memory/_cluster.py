@@ -235,10 +235,10 @@ class _Store:
     def __init__(self, schemas: SchemaRegistry, namespaces: Iterable[str]) -> None:
         self.schemas = schemas
         self.objects: dict[tuple[str, str, str, str], JSONObject] = {}
-        self.rv = 0
+        self.rv: int = 0
         self.crd_resources: dict[tuple[str, str, str], ResourceInfo] = {}
         self.watchers: list[tuple[ResourceInfo, str | None, Any]] = []
-        self.builtin_resources = self._builtin()
+        self.builtin_resources: dict[tuple[str, str, str], ResourceInfo] = self._builtin()
         self.clusterip = 10
         for ns in namespaces:
             self.put(

@@ -202,12 +202,14 @@ class GitSource:
         given = [branch, tag, semver, name, commit]
         if ref is not None and any(v is not None for v in given):
             raise ConfigurationError("give either ref= or branch/tag/semver/name/commit, not both")
-        self.ref = ref or GitRef(branch=branch, tag=tag, semver=semver, name=name, commit=commit)
+        self.ref: GitRef = ref or GitRef(
+            branch=branch, tag=tag, semver=semver, name=name, commit=commit
+        )
         self.auth = auth
         self.backend: GitBackend = get_backend(backend) if isinstance(backend, str) else backend
         if subpath.startswith(("/", "-")) or ".." in Path(subpath).parts:
             raise ConfigurationError(f"subpath must be relative and stay inside: {subpath!r}")
-        self.subpath = subpath.strip("/")
+        self.subpath: str = subpath.strip("/")
         self._filter_args = (ignore, tuple(include), tuple(exclude))
         self.verify = verify
         if depth is not None and depth < 1:
@@ -216,7 +218,7 @@ class GitSource:
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
         self.timeout = timeout
-        self.limits = limits or Limits()
+        self.limits: Limits = limits or Limits()
         scheme = self._remote.scheme
         if scheme == "ssh" and not isinstance(auth, SSHAuth):
             raise ConfigurationError("ssh remotes need SSHAuth (a key and known_hosts)")
@@ -237,8 +239,8 @@ class GitSource:
         url_key = f"{self._remote.url}\0{self.backend.name}"
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:32]
         base = Path(cache_dir) / "git" / digest
-        self.repo_path = base / "repo.git"
-        self.store = ArtifactStore(base / "artifacts", keep=keep)
+        self.repo_path: Path = base / "repo.git"
+        self.store: ArtifactStore = ArtifactStore(base / "artifacts", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
 
