@@ -11,7 +11,29 @@ Everything public is re-exported here and listed in ``__all__``.
 True
 """
 
+from reconcile.cluster import (
+    Applier,
+    ApplyMode,
+    InMemoryCluster,
+    KubernetesApplier,
+    Propagation,
+)
 from reconcile.diff import DefaultDiffer, Differ, FieldChange, ObjectDiff
+from reconcile.engine import (
+    ApplySetParent,
+    BlockingReconciler,
+    DriftMode,
+    HealthChecks,
+    HealthResult,
+    ObjectOutcome,
+    Outcome,
+    ReconcileCondition,
+    ReconcilePlan,
+    Reconciler,
+    Status,
+    SyncResult,
+)
+from reconcile.engine.metrics import PrometheusMetrics
 from reconcile.errors import (
     ApplyError,
     ConfigurationError,
@@ -43,44 +65,72 @@ from reconcile.errors import (
 )
 from reconcile.merge import IgnoreRule
 from reconcile.objects import Manifest, ObjectRef, Origin
+from reconcile.render import HelmRenderer, KustomizeRenderer, Renderer, YamlRenderer
+from reconcile.sources import GitRef, GitSource, LocalSource, Source
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Applier",
     "ApplyError",
+    "ApplyMode",
+    "ApplySetParent",
+    "BlockingReconciler",
     "ConfigurationError",
     "ConflictError",
     "ControlPlaneError",
     "DefaultDiffer",
     "DiffError",
     "Differ",
+    "DriftMode",
     "DuplicateObjectError",
     "FieldChange",
     "FieldConflict",
     "ForbiddenError",
+    "GitRef",
+    "GitSource",
+    "HealthChecks",
     "HealthError",
+    "HealthResult",
+    "HelmRenderer",
     "IgnoreRule",
     "ImmutableFieldError",
+    "InMemoryCluster",
     "InvalidError",
+    "KubernetesApplier",
+    "KustomizeRenderer",
+    "LocalSource",
     "Manifest",
     "ManifestSyntaxError",
     "ManifestValidationError",
     "MergeError",
     "NotFoundError",
     "ObjectDiff",
+    "ObjectOutcome",
     "ObjectRef",
     "Origin",
+    "Outcome",
+    "PrometheusMetrics",
+    "Propagation",
     "PruneRefusedError",
+    "ReconcileCondition",
     "ReconcileError",
+    "ReconcilePlan",
+    "Reconciler",
     "RefNotFoundError",
     "RenderError",
     "RenderSecurityError",
+    "Renderer",
     "RetryableError",
     "SignatureError",
+    "Source",
     "SourceAuthError",
     "SourceError",
     "SourceSecurityError",
+    "Status",
     "SubstitutionError",
+    "SyncResult",
     "ToolError",
+    "YamlRenderer",
     "__version__",
 ]

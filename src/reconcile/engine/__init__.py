@@ -4,10 +4,14 @@ Its building blocks are pure where they can be: :mod:`~reconcile.engine.annotati
 (every key the engine reads or writes), :mod:`~reconcile.engine.planner` (apply and
 prune order), :mod:`~reconcile.engine.health` (kstatus) and
 :mod:`~reconcile.engine.inventory` (the ApplySet-compatible record of what a
-reconciler owns).
+reconciler owns). :mod:`~reconcile.engine.reconciler` composes them with a
+Source, a Renderer, a Differ and an Applier into :class:`Reconciler`;
+:mod:`~reconcile.engine.results` holds what it reports and
+:mod:`~reconcile.engine.blocking` the blocking facade for scripts and notebooks.
 """
 
 from reconcile.engine.annotations import HookDeletePolicy, HookPhase, ObjectPolicy
+from reconcile.engine.blocking import BlockingReconciler
 from reconcile.engine.health import (
     HealthCheck,
     HealthChecks,
@@ -35,10 +39,21 @@ from reconcile.engine.planner import (
     order_reconcilers,
     plan,
 )
+from reconcile.engine.reconciler import Callback, DriftMode, Reconciler, verify_signature
+from reconcile.engine.results import (
+    ObjectOutcome,
+    Outcome,
+    ReconcileCondition,
+    ReconcilePlan,
+    SyncResult,
+)
 
 __all__ = [
     "ApplySetParent",
+    "BlockingReconciler",
+    "Callback",
     "DependencyCycleError",
+    "DriftMode",
     "HealthCheck",
     "HealthChecks",
     "HealthResult",
@@ -49,16 +64,23 @@ __all__ = [
     "InventoryError",
     "InventoryStore",
     "ObjectClient",
+    "ObjectOutcome",
     "ObjectPolicy",
+    "Outcome",
     "Plan",
+    "ReconcileCondition",
+    "ReconcilePlan",
+    "Reconciler",
     "Stage",
     "StageName",
     "Status",
+    "SyncResult",
     "Wait",
     "WaitCondition",
     "Wave",
     "guard_prunes",
     "order_reconcilers",
     "plan",
+    "verify_signature",
     "wait_for_status",
 ]
