@@ -108,7 +108,7 @@ from reconcile.sources import Artifact, Source
 
 __all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "verify_signature"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 #: A function called with every result (sync or async): metrics, notifications...
 Callback = Callable[[SyncResult], "Awaitable[None] | None"]
@@ -241,7 +241,9 @@ class Reconciler:
         self.renderer = renderer
         self.applier = applier
         self.namespace = namespace
-        self.parent = inventory or ApplySetParent("ConfigMap", f"{name}-inventory", namespace)
+        self.parent: ApplySetParent = inventory or ApplySetParent(
+            "ConfigMap", f"{name}-inventory", namespace
+        )
         self.differ: Differ = differ or DefaultDiffer(manager=applier.field_manager)
         self.prune = prune
         self.allow_empty = allow_empty
@@ -255,9 +257,9 @@ class Reconciler:
         self.poll_interval = poll_interval
         self.backoff = backoff
         self.events = events
-        self.callbacks = list(callbacks)
-        self.observers = list(observers)
-        self.store = InventoryStore(
+        self.callbacks: list[Callback] = list(callbacks)
+        self.observers: list[Observer] = list(observers)
+        self.store: InventoryStore = InventoryStore(
             _ApplierObjects(applier), self.parent, reconciler=name, depends_on=depends_on
         )
         self.last_result: SyncResult | None = None
