@@ -204,6 +204,7 @@ class Reconciler:
         events: write Kubernetes Events about passes on the inventory parent.
         callbacks: called with every :class:`SyncResult`.
         depends_on: names of reconcilers this one depends on (recorded on the parent).
+        concurrency: how many objects are read or written at once.
     """
 
     def __init__(
@@ -231,6 +232,7 @@ class Reconciler:
         callbacks: Sequence[Callback] = (),
         observers: Sequence[Observer] = (),
         depends_on: Iterable[str] = (),
+        concurrency: int = 16,
     ) -> None:
         if not name:
             raise ConfigurationError("a reconciler needs a name")
@@ -258,6 +260,7 @@ class Reconciler:
         self.backoff = backoff
         self.events = events
         self.callbacks: list[Callback] = list(callbacks)
+        self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
         self.observers: list[Observer] = list(observers)
         self.store: InventoryStore = InventoryStore(
             _ApplierObjects(applier), self.parent, reconciler=name, depends_on=depends_on
@@ -382,7 +385,8 @@ class Reconciler:
         lives: dict[ObjectRef, JSONObject | None] = {}
 
         async def read(ref: ObjectRef) -> None:
-            lives[ref] = await self._live(ref)
+            async with self.limiter:
+                lives[ref] = await self._live(ref)
 
         async with anyio.create_task_group() as tg:
             for m in p.manifests:
@@ -552,7 +556,7 @@ class Reconciler:
                             interval=0.1,
                         )
                         if w.condition is WaitCondition.ESTABLISHED:
-                            log.debug("%s is Established", w.ref)
+                            await self._wait_served(prepared.desired.get(w.ref))
                 except HealthError as exc:
                     failure = exc
                     break
@@ -589,6 +593,39 @@ class Reconciler:
         durations["prune"] = time.perf_counter() - t
         return self._finish(prepared, outcomes, drift, inventory, failure, dry_run=False)
 
+    async def _apply_retrying(self, obj: JSONObject, *, force: bool) -> ApplyResult:
+        """Apply, retrying what the server says is worth retrying (discovery lag...)."""
+        delay = 0.25
+        for _ in range(6):
+            try:
+                return await self.applier.apply(obj, mode=ApplyMode.SERVER_SIDE, force=force)
+            except RetryableError:
+                await anyio.sleep(delay)
+                delay *= 2
+        return await self.applier.apply(obj, mode=ApplyMode.SERVER_SIDE, force=force)
+
+    async def _wait_served(self, crd: Mapping[str, Any] | None) -> None:
+        """After a CRD is Established, wait until the applier's discovery serves its kind."""
+        if crd is None:
+            return
+        spec = crd.get("spec") or {}
+        kind = str((spec.get("names") or {}).get("kind"))
+        versions = [v.get("name") for v in spec.get("versions") or () if v.get("served", True)]
+        try:
+            with anyio.fail_after(self.health_timeout):
+                for version in versions:
+                    while True:
+                        try:
+                            await self.applier.resource_for(f"{spec.get('group')}/{version}", kind)
+                            break
+                        except (RetryableError, NotFoundError):
+                            await anyio.sleep(0.2)
+        except TimeoutError:
+            raise HealthError(
+                f"{kind} is not served after {self.health_timeout:g} s",
+                ref=ObjectRef.from_object(crd),
+            ) from None
+
     async def _apply_wave(
         self,
         prepared: _Prepared,
@@ -601,9 +638,7 @@ class Reconciler:
             force = object_policy(m) is not ObjectPolicy.MERGE
             origin = _origin(prepared, ref)
             try:
-                result: ApplyResult = await self.applier.apply(
-                    m, mode=ApplyMode.SERVER_SIDE, force=force
-                )
+                result: ApplyResult = await self._apply_retrying(m, force=force)
             except ConflictError as exc:
                 outcomes[ref] = ObjectOutcome(
                     ref, Outcome.CONFLICT, diff, message=exc.message, origin=origin
@@ -629,7 +664,8 @@ class Reconciler:
             )
 
         async def notified(ref: ObjectRef) -> None:
-            await one(ref)
+            async with self.limiter:
+                await one(ref)
             self._notify("object", outcomes[ref])
 
         async with anyio.create_task_group() as tg:
@@ -914,19 +950,30 @@ class Reconciler:
                 self._trigger = anyio.Event()
                 result = await self.sync()
                 passes += 1
-                if result.stalled or result.error is not None:
-                    failures += 1
-                    first, largest = self.backoff
-                    delay = min(largest, first * 2 ** (failures - 1))
-                else:
-                    failures = 0
-                    spread = self.interval * self.jitter
-                    delay = self.interval + random.uniform(-spread, spread)  # noqa: S311 - jitter
+                failures = failures + 1 if (result.stalled or result.error is not None) else 0
+                delay = self.next_delay(failures)
                 if max_passes is not None and passes >= max_passes:
                     break
                 with anyio.move_on_after(delay):
                     await self._trigger.wait()
             tg.cancel_scope.cancel()
+
+    def next_delay(self, failures: int) -> float:
+        """Seconds until the next pass after ``failures`` failed passes in a row.
+
+        No failure: the interval, plus or minus ``jitter``. Failures: the first
+        backoff delay doubled per failure, up to the largest.
+
+        >>> r = Reconciler.__new__(Reconciler)
+        >>> r.interval, r.jitter, r.backoff = 60.0, 0.0, (1.0, 10.0)
+        >>> [r.next_delay(n) for n in range(6)]
+        [60.0, 1.0, 2.0, 4.0, 8.0, 10.0]
+        """
+        if failures:
+            first, largest = self.backoff
+            return float(min(largest, first * 2 ** (failures - 1)))
+        spread = self.interval * self.jitter
+        return self.interval + random.uniform(-spread, spread)  # noqa: S311 - jitter
 
     async def _poll_source(self) -> None:
         assert self.poll_interval is not None
