@@ -104,6 +104,7 @@ from reconcile.errors import (
 )
 from reconcile.objects import JSONObject, Manifest, ObjectRef, Origin
 from reconcile.render import Renderer, Validation, builtin_scope, finalize
+from reconcile.schema import SchemaRegistry
 from reconcile.sources import Artifact, Source
 
 __all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "verify_signature"]
@@ -246,7 +247,13 @@ class Reconciler:
         self.parent: ApplySetParent = inventory or ApplySetParent(
             "ConfigMap", f"{name}-inventory", namespace
         )
-        self.differ: Differ = differ or DefaultDiffer(manager=applier.field_manager)
+        # The differ learns custom resources' schemas where the applier does (CRDs it
+        # applied), so that its predictions match the cluster's for custom resources.
+        schemas = getattr(applier, "schemas", None)
+        self.differ: Differ = differ or DefaultDiffer(
+            manager=applier.field_manager,
+            registry=schemas if isinstance(schemas, SchemaRegistry) else None,
+        )
         self.prune = prune
         self.allow_empty = allow_empty
         self.drift = drift

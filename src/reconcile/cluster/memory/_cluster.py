@@ -374,6 +374,26 @@ class InMemoryCluster:
         self.recreate_immutable = recreate_immutable
         self._store = _store or _Store(schemas or SchemaRegistry(), namespaces)
 
+    @property
+    def schemas(self) -> SchemaRegistry:
+        """The merge metadata of this cluster: built-in kinds and the CRDs applied to it.
+
+        >>> import anyio
+        >>> cluster = InMemoryCluster()
+        >>> crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        ...        "metadata": {"name": "widgets.example.com"},
+        ...        "spec": {"group": "example.com", "scope": "Namespaced",
+        ...                 "names": {"kind": "Widget", "plural": "widgets"},
+        ...                 "versions": [{"name": "v1", "served": True, "storage": True,
+        ...                               "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+        >>> cluster.schemas.for_kind("example.com/v1", "Widget") is None
+        True
+        >>> _ = anyio.run(cluster.apply, crd)
+        >>> cluster.schemas.for_kind("example.com/v1", "Widget") is not None
+        True
+        """
+        return self._store.schemas
+
     def as_manager(self, field_manager: str, **options: Any) -> InMemoryCluster:
         """Another view of this cluster writing as ``field_manager``."""
         return InMemoryCluster(
