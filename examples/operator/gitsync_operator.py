@@ -37,7 +37,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from reconcile import Applier, GitSource, Reconciler, SyncResult, YamlRenderer
+from reconcile import Applier, GitSource, Reconciler, RetryableError, SyncResult, YamlRenderer
 from reconcile.engine.health import wait_for_status
 from reconcile.objects import ObjectRef
 
@@ -161,11 +161,19 @@ class GitSyncOperator:
             "apiextensions.k8s.io/v1", "CustomResourceDefinition", CRD["metadata"]["name"]
         )
         await wait_for_status(lambda: self.applier.get(crd), crd, timeout=60)  # Established
-        events = self.applier.watch(
-            API_VERSION, KIND
-        )  # registered before the list: nothing is missed
+        # A new kind reaches the API server's discovery a moment after Established.
+        for attempt in range(100):
+            try:
+                # The watch is registered before the list: nothing is missed in between.
+                events = self.applier.watch(API_VERSION, KIND)
+                existing = await self.applier.list_objects(API_VERSION, KIND)
+                break
+            except RetryableError:
+                if attempt == 99:
+                    raise
+                await anyio.sleep(0.1)
         async with anyio.create_task_group() as tg:
-            for resource in await self.applier.list_objects(API_VERSION, KIND):
+            for resource in existing:
                 self._start(tg, resource)
             task_status.started()
             async for event in events:
