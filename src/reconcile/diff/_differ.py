@@ -53,6 +53,12 @@ class Differ(Protocol):
     """Decides drift for objects: one of the four plug points of ``reconcile``.
 
     ``desired`` None is a prune, ``live`` None a create; both None is an error.
+
+    Example:
+
+        >>> from reconcile.diff import DefaultDiffer
+        >>> isinstance(DefaultDiffer(), Differ)
+        True
     """
 
     def diff(self, desired: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> ObjectDiff:
@@ -75,6 +81,15 @@ class DifferStatistics:
         fast_in_sync: in-sync verdicts proven on the fast path (no prediction).
         predicted: full server-side apply predictions.
         client_side: client-side (three-way patch) diffs.
+
+    Example:
+
+        >>> from reconcile.diff import DefaultDiffer
+        >>> differ = DefaultDiffer()
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+        >>> _ = differ.diff(cm, None)
+        >>> isinstance(differ.statistics(), DifferStatistics)
+        True
     """
 
     objects: int = 0

@@ -355,6 +355,23 @@ class InMemoryCluster:
 
     :meth:`as_manager` gives another view of the same cluster with another
     field manager (a second tool, a controller).
+
+    Example:
+
+        >>> import anyio
+        >>> from reconcile.objects import ObjectRef
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap",
+        ...       "metadata": {"name": "c", "namespace": "default"}, "data": {"a": "1"}}
+        >>> async def demo():
+        ...     cluster = InMemoryCluster(field_manager="gitops")
+        ...     first = await cluster.apply(cm)
+        ...     again = await cluster.apply(cm)
+        ...     edit = {**cm, "data": {"a": "2"}}
+        ...     await cluster.as_manager("kubectl-edit").apply(edit, force=True)
+        ...     live = await cluster.get(ObjectRef("v1", "ConfigMap", "c", "default"))
+        ...     return first.action.value, again.action.value, live["data"]
+        >>> anyio.run(demo)
+        ('created', 'unchanged', {'a': '2'})
     """
 
     def __init__(
