@@ -93,6 +93,17 @@ class ReconcileError(Exception):
         origin: where the offending manifest came from, when known.
         ref: the Kubernetes object concerned, when known.
         path: the JSON path of the offending field (``spec.template.spec``), when known.
+
+    Example:
+
+        >>> from reconcile.objects import ObjectRef
+        >>> err = ReconcileError("replicas must be a number",
+        ...                      ref=ObjectRef("apps/v1", "Deployment", "web", "shop"),
+        ...                      path="spec.replicas")
+        >>> str(err)
+        'apps/Deployment shop/web, field spec.replicas: replicas must be a number'
+        >>> err.message, err.path
+        ('replicas must be a number', 'spec.replicas')
     """
 
     def __init__(

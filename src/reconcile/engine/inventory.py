@@ -128,6 +128,12 @@ class ApplySetParent:
 
     kubectl accepts ConfigMap and Secret parents without further setup (custom
     resource parents need a labelled CRD); the namespace is required.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "shop-inventory", "shop")
+        >>> str(parent.ref), parent.id.startswith("applyset-")
+        ('ConfigMap shop/shop-inventory', True)
     """
 
     kind: Literal["ConfigMap", "Secret"]
@@ -162,6 +168,13 @@ class Inventory:
         members: the member references (identity ignores the API version).
         reconciler: the owning reconciler's name, written as an annotation.
         depends_on: the reconcilers this one depends on, written as an annotation.
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("ConfigMap", "inv", "d"),
+        ...                 frozenset({ObjectRef("v1", "ConfigMap", "c", "d")}), reconciler="shop")
+        >>> decode(encode(inv)) == inv
+        True
     """
 
     parent: ApplySetParent
@@ -203,6 +216,11 @@ def decode_members(text: str, *, parent: ObjectRef | None = None) -> frozenset[O
 
     Raises:
         InventoryError: the text is not such an array (naming the parent and entry).
+
+    Example:
+
+        >>> decode_members('[{"apiVersion": "v1", "kind": "ConfigMap", "name": "c"}]')
+        frozenset({ObjectRef(api_version='v1', kind='ConfigMap', name='c', namespace=None)})
     """
     path = f"data.{DATA_KEY}"
     try:
@@ -295,6 +313,15 @@ def encode(inventory: Inventory) -> JSONObject:
     The result is a complete object for a server-side apply: ApplySet labels
     and annotations, and the member list under ``data.inventory`` (base64 for
     a Secret, as the API stores it).
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("ConfigMap", "inv", "d"),
+        ...                 frozenset({ObjectRef("apps/v1", "Deployment", "web", "d")}))
+        >>> obj = encode(inv)
+        >>> annotations = obj["metadata"]["annotations"]
+        >>> obj["kind"], annotations["applyset.kubernetes.io/contains-group-kinds"]
+        ('ConfigMap', 'Deployment.apps')
     """
     parent = inventory.parent
     members = inventory.members
@@ -339,6 +366,12 @@ def decode(obj: Mapping[str, Any]) -> Inventory:
         InventoryError: not a ConfigMap/Secret parent, a wrong id, another
             tool's ApplySet, or a malformed member list; the error names the
             parent and the label, annotation or key.
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("Secret", "inv", "d"))
+        >>> decode(encode(inv)).members
+        frozenset()
     """
     ref = ObjectRef.from_object(obj)
     if ref.group != "" or ref.kind not in ("ConfigMap", "Secret"):
