@@ -32,6 +32,7 @@ from reconcile.engine import (
     Reconciler,
     Status,
     SyncResult,
+    sync_all,
 )
 from reconcile.engine.metrics import PrometheusMetrics
 from reconcile.errors import (
@@ -133,4 +134,5 @@ __all__ = [
     "ToolError",
     "YamlRenderer",
     "__version__",
+    "sync_all",
 ]

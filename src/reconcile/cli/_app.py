@@ -247,9 +247,11 @@ def _show_result(console: Console, r: reconcile.SyncResult) -> None:
     console.print(Text(f"time: {phases}", style="dim"))
 
 
-def _sync_exit(r: reconcile.SyncResult) -> int:
+def _sync_exit(r: reconcile.SyncResult, *, wait: bool = False) -> int:
     if r.error is not None or r.stalled or r.failed:
         return EXIT_ERROR
+    if wait and not r.dry_run and not r.ready:
+        return EXIT_ERROR  # --wait: every object had to become Current in time
     if (r.dry_run and r.drift) or any(o.outcome is reconcile.Outcome.DRIFTED for o in r.outcomes):
         return EXIT_DRIFT
     return EXIT_OK
@@ -354,7 +356,7 @@ def sync(dry_run: bool, **kw: Any) -> None:
                     style="dim",
                 )
             )
-    sys.exit(_sync_exit(result))
+    sys.exit(_sync_exit(result, wait=opts.wait))
 
 
 @cli.command()

@@ -39,7 +39,13 @@ from reconcile.engine.planner import (
     order_reconcilers,
     plan,
 )
-from reconcile.engine.reconciler import Callback, DriftMode, Reconciler, verify_signature
+from reconcile.engine.reconciler import (
+    Callback,
+    DriftMode,
+    Reconciler,
+    sync_all,
+    verify_signature,
+)
 from reconcile.engine.results import (
     ObjectOutcome,
     Outcome,
@@ -81,6 +87,7 @@ __all__ = [
     "guard_prunes",
     "order_reconcilers",
     "plan",
+    "sync_all",
     "verify_signature",
     "wait_for_status",
 ]

@@ -78,9 +78,10 @@ from reconcile.engine.inventory import (
     ApplySetParent,
     InventoryStore,
     other_applyset,
+    to_write_before_apply,
     with_member_label,
 )
-from reconcile.engine.planner import Hook, Plan, WaitCondition, guard_prunes
+from reconcile.engine.planner import Hook, Plan, WaitCondition, guard_prunes, order_reconcilers
 from reconcile.engine.planner import plan as make_plan
 from reconcile.engine.results import (
     ObjectOutcome,
@@ -107,7 +108,7 @@ from reconcile.render import Renderer, Validation, builtin_scope, finalize
 from reconcile.schema import SchemaRegistry
 from reconcile.sources import Artifact, Source
 
-__all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "verify_signature"]
+__all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "sync_all", "verify_signature"]
 
 log: logging.Logger = logging.getLogger(__name__)
 
@@ -269,8 +270,9 @@ class Reconciler:
         self.callbacks: list[Callback] = list(callbacks)
         self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
         self.observers: list[Observer] = list(observers)
+        self.depends_on: tuple[str, ...] = tuple(depends_on)
         self.store: InventoryStore = InventoryStore(
-            _ApplierObjects(applier), self.parent, reconciler=name, depends_on=depends_on
+            _ApplierObjects(applier), self.parent, reconciler=name, depends_on=self.depends_on
         )
         self.last_result: SyncResult | None = None
         self._trigger = anyio.Event()
@@ -477,13 +479,20 @@ class Reconciler:
                 result = await self._sync(
                     durations, dry_run=dry_run or self.drift is DriftMode.REPORT_ONLY
                 )
-            except (SourceError, RenderError, PruneRefusedError, ReconcileError) as exc:
+            except ReconcileError as exc:
                 result = self._stalled(exc, durations)
+            except (OSError, TimeoutError, ValueError) as exc:
+                # An unexpected failure (a connection reset...) is reported like the others;
+                # the loop backs off and retries instead of dying.
+                log.exception("the pass failed", extra={"reconciler": self.name})
+                wrapped = ReconcileError(f"the pass failed: {exc!r}")
+                wrapped.__cause__ = exc
+                result = self._stalled(wrapped, durations)
             durations["total"] = time.perf_counter() - start
             result = attrs.evolve(result, durations=dict(durations))
-            self.last_result = result
+            previous, self.last_result = self.last_result, result
             self._log(result)
-            await self._report(result)
+            await self._report(result, previous)
             return result
 
     def _stalled(self, exc: ReconcileError, durations: dict[str, float]) -> SyncResult:
@@ -533,7 +542,9 @@ class Reconciler:
             return self._finish(prepared, outcomes, drift, inventory, None, dry_run=True)
 
         # 1. The inventory first: old | new (crash-safe).
-        inventory = (await self.store.begin(new_members)).members
+        union = to_write_before_apply(prepared.old, new_members)
+        if _versions(union) != _versions(prepared.old):
+            inventory = (await self.store.begin(new_members)).members
         failure: ReconcileError | None = None
 
         # 2. Pre-sync hooks.
@@ -883,8 +894,15 @@ class Reconciler:
             },
         )
 
-    async def _report(self, result: SyncResult) -> None:
-        if self.events and not result.dry_run:
+    async def _report(self, result: SyncResult, previous: SyncResult | None) -> None:
+        # An event when something changed or the verdict did: a steady state writes nothing.
+        ready, before = result.condition("Ready"), previous and previous.condition("Ready")
+        changed = any(
+            o.outcome not in (Outcome.UNCHANGED, Outcome.SKIPPED) for o in result.outcomes
+        )
+        verdict = (ready.status, ready.reason) if ready else None
+        last = (before.status, before.reason) if before else None
+        if self.events and not result.dry_run and (changed or verdict != last):
             await self._event(result)
         for callback in self.callbacks:
             try:
@@ -963,6 +981,7 @@ class Reconciler:
                     break
                 with anyio.move_on_after(delay):
                     await self._trigger.wait()
+                    await anyio.sleep(0.2)  # coalesce a burst of triggers into one pass
             tg.cancel_scope.cancel()
 
     def next_delay(self, failures: int) -> float:
@@ -988,7 +1007,7 @@ class Reconciler:
             await anyio.sleep(self.poll_interval)
             try:
                 artifact = await self.source.fetch()
-            except SourceError as exc:
+            except ReconcileError as exc:
                 log.warning("polling the source failed: %s", exc, extra={"reconciler": self.name})
                 continue
             revision = str(artifact.revision)
@@ -1016,14 +1035,18 @@ class Reconciler:
                 owned = self.last_result is not None and ref in self.last_result.inventory
                 if not owned or self._lock.locked():
                     continue
-                entries = (event.object.get("metadata") or {}).get("managedFields") or []
+                entries = [
+                    e
+                    for e in (event.object.get("metadata") or {}).get("managedFields") or []
+                    if not e.get("subresource")  # controllers writing status are not drift
+                ]
                 latest: Mapping[str, Any] = max(
                     entries, key=lambda e: str(e.get("time", "")), default={}
                 )
                 if event.type == "DELETED" or latest.get("manager") != manager:
                     self.trigger(f"{event.type} {ref}")
-        except (ReconcileError, OSError) as exc:
-            log.debug("watch on %s %s ended: %s", api_version, kind, exc)
+        except Exception as exc:  # a broken watch must not stop the loop; passes go on
+            log.warning("watch on %s %s ended: %s", api_version, kind, exc)
 
     async def serve_webhook(
         self,
@@ -1089,6 +1112,47 @@ def _origin(prepared: _Prepared, ref: ObjectRef) -> Origin | None:
     if prepared.origins is None:
         prepared.origins = {m.ref: m.origin for m in prepared.manifests}
     return prepared.origins.get(ref)
+
+
+async def sync_all(reconcilers: Sequence[Reconciler]) -> dict[str, SyncResult]:
+    """One pass of each reconciler, in ``depends_on`` order (levels run concurrently).
+
+    A reconciler whose dependency did not end Ready is not synced: its result
+    is Stalled with the reason ``DependencyNotReady``.
+
+    Raises:
+        ConfigurationError: a dependency names an unknown reconciler.
+        DependencyCycleError: the dependencies form a cycle.
+    """
+    by_name = {r.name: r for r in reconcilers}
+    results: dict[str, SyncResult] = {}
+    for level in order_reconcilers({r.name: r.depends_on for r in reconcilers}):
+
+        async def one(name: str) -> None:
+            r = by_name[name]
+            waiting = [d for d in r.depends_on if not results[d].ready]
+            if waiting:
+                message = f"waiting for {', '.join(waiting)} to be Ready"
+                results[name] = SyncResult(
+                    name,
+                    "",
+                    (
+                        condition("Ready", False, "DependencyNotReady", message),
+                        condition("Reconciling", False, "DependencyNotReady", message),
+                        condition("Stalled", True, "DependencyNotReady", message),
+                    ),
+                )
+                return
+            results[name] = await r.sync()
+
+        async with anyio.create_task_group() as tg:
+            for name in level:
+                tg.start_soon(one, name)
+    return results
+
+
+def _versions(refs: Iterable[ObjectRef]) -> set[tuple[ObjectRef, str]]:
+    return {(r, r.api_version) for r in refs}
 
 
 def _order(prepared: _Prepared, outcomes: Mapping[ObjectRef, ObjectOutcome]) -> list[ObjectRef]:

@@ -114,7 +114,7 @@ class ObjectOutcome:
     origin: Origin | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-compatible summary (with the structured field changes)."""
+        """A JSON-compatible summary (with the structured field changes; Secrets masked)."""
         out: dict[str, Any] = {
             "ref": _ref_json(self.ref),
             "outcome": self.outcome.value,
@@ -128,7 +128,7 @@ class ObjectOutcome:
             if self.health.reason:
                 out["health"]["reason"] = self.health.reason
         if self.diff is not None and self.diff.changes:
-            out["changes"] = [c.to_json() for c in self.diff.changes]
+            out["changes"] = self.diff.to_json()["changes"]  # Secret values masked
         return out
 
 

@@ -77,3 +77,14 @@ def test_git_source_by_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_usage_errors_exit_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "/does/not/exist"]) != 0
     assert main(["sync", str(EXAMPLE), "--ref", "main"]) != 0
+
+
+def test_wait_fails_when_an_object_does_not_become_current(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The in-memory cluster runs no Deployment controller: --wait must not pretend.
+    assert main(["sync", str(EXAMPLE), "--wait", "--timeout", "0.5", "-o", "json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    web = next(o for o in result["objects"] if o["ref"]["kind"] == "Deployment")
+    assert web["health"]["status"] == "InProgress"
+    assert "not Current after 0.5 s" in web["message"]

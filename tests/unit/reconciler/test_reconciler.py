@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from reconcile import (
@@ -328,26 +329,32 @@ async def test_policies_create_only_ignore_and_merge(repo: Repo) -> None:
 class Crashing:
     """An applier that cancels the pass at its ``budget``-th operation."""
 
-    def __init__(self, inner: InMemoryCluster, budget: int) -> None:
+    def __init__(
+        self, inner: InMemoryCluster, budget: int, scope: anyio.CancelScope | None = None
+    ) -> None:
         self.inner = inner
         self.budget = budget
+        self.scope = scope
         self.field_manager = inner.field_manager
 
-    def _spend(self) -> None:
+    async def _spend(self) -> None:
         self.budget -= 1
         if self.budget < 0:
-            raise _Killed
+            if self.scope is None:
+                raise _Killed
+            self.scope.cancel()  # a real cancellation, delivered at this await
+            await anyio.lowlevel.checkpoint()
 
     async def get(self, ref: ObjectRef) -> Any:
-        self._spend()
+        await self._spend()
         return await self.inner.get(ref)
 
     async def apply(self, obj: Any, **kw: Any) -> ApplyResult:
-        self._spend()
+        await self._spend()
         return await self.inner.apply(obj, **kw)
 
     async def delete(self, ref: ObjectRef, **kw: Any) -> ApplyResult:
-        self._spend()
+        await self._spend()
         return await self.inner.delete(ref, **kw)
 
     async def resource_for(self, api_version: str, kind: str) -> Any:
@@ -361,8 +368,9 @@ class _Killed(BaseException):
     pass
 
 
+@pytest.mark.parametrize("how", ["killed", "cancelled"])
 async def test_killed_at_every_operation_then_restarted_converges_and_loses_nothing(
-    repo: Repo,
+    repo: Repo, how: str
 ) -> None:
     desired_after = {
         "Namespace app",
@@ -377,12 +385,16 @@ async def test_killed_at_every_operation_then_restarted_converges_and_loses_noth
         (repo.root / "c.yaml").unlink(missing_ok=True)
         await make(repo, cluster).sync()
         repo.write({"b.yaml": None, "c.yaml": cm("c"), "web.yaml": DEPLOY.replace("IMAGE", "1.28")})
-        crashing = Crashing(cluster, budget)
         completed = True
-        try:
-            await make(repo, crashing).sync()  # type: ignore[arg-type]
-        except* _Killed:
-            completed = False
+        if how == "killed":
+            try:
+                await make(repo, Crashing(cluster, budget)).sync()  # type: ignore[arg-type]
+            except* _Killed:
+                completed = False
+        else:
+            with anyio.CancelScope() as scope:
+                await make(repo, Crashing(cluster, budget, scope)).sync()  # type: ignore[arg-type]
+            completed = not scope.cancelled_caught
         # Whatever was written, the stored inventory names every object we created.
         stored = {str(r) for r in (await make(repo, cluster).store.load()).members}
         for kind, name in (("ConfigMap", "b"), ("ConfigMap", "c")):
@@ -515,3 +527,149 @@ async def test_prune_uses_the_propagation_policy(repo: Repo) -> None:
 def test_inventory_parent_defaults() -> None:
     r = Reconciler("shop", LocalSource(".", cache_dir="/tmp/x"), YamlRenderer(), InMemoryCluster())
     assert r.parent == ApplySetParent("ConfigMap", "shop-inventory", "default")
+
+
+def hook(name: str, phase: str, policy: str = "") -> str:
+    extra = f"    reconcile.dev/hook-delete-policy: {policy}\n" if policy else ""
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: app\n"
+        f"  annotations:\n    reconcile.dev/hook: {phase}\n{extra}data: {{run: '1'}}\n"
+    )
+
+
+async def test_hooks_run_around_the_apply_and_stay_out_of_the_inventory(repo: Repo) -> None:
+    from reconcile import HealthChecks, HealthResult
+
+    cluster = InMemoryCluster()
+    await cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}})
+    repo.write(
+        {
+            "pre.yaml": hook("pre", "pre-sync", "hook-succeeded"),
+            "post.yaml": hook("post", "post-sync"),
+            "fail.yaml": hook("on-fail", "on-failure"),
+        }
+    )
+    r = make(repo, cluster)
+    result = await r.sync()
+    assert not result.stalled, result.conditions
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "pre", "app")) is None  # succeeded
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "post", "app")) is not None
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "on-fail", "app")) is None
+    assert not {r.name for r in result.inventory} & {"pre", "post", "on-fail"}
+
+    # A failing pre-sync hook: nothing is applied, the on-failure hook runs.
+    checks = HealthChecks()
+    checks.add(
+        "",
+        "ConfigMap",
+        lambda obj: (
+            HealthResult.failed("Boom", "hook failed") if obj["metadata"]["name"] == "bad" else None
+        ),
+    )
+    repo.write({"pre.yaml": hook("bad", "pre-sync"), "x.yaml": cm("x")})
+    failing = make(repo, cluster, health_checks=checks, health_timeout=5)
+    result = await failing.sync()
+    assert result.stalled
+    assert "hook failed" in str(result.error)
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "x", "app")) is None
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "on-fail", "app")) is not None
+
+
+async def test_a_new_revision_triggers_a_pass(repo: Repo) -> None:
+    cluster = InMemoryCluster()
+    seen: list[str] = []
+    r = make(
+        repo,
+        cluster,
+        interval=3600,
+        poll_interval=0.05,
+        callbacks=[lambda res: seen.append(res.revision)],
+    )
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: r.run(task_status=task_status, watch=False))
+            await until(lambda: len(seen) >= 1)
+            repo.write({"b.yaml": cm("b", a="new")})
+            await until(lambda: len(seen) >= 2)
+            tg.cancel_scope.cancel()
+    assert seen[0] != seen[1]
+    live = await cluster.get(ObjectRef("v1", "ConfigMap", "b", "app"))
+    assert live is not None
+    assert live["data"]["a"] == "new"
+
+
+async def test_failed_passes_back_off(repo: Repo) -> None:
+    repo.write({"a.yaml": "kind: [broken\n"})
+    r = make(repo, InMemoryCluster(), interval=3600, poll_interval=None, backoff=(0.01, 0.02))
+    with anyio.fail_after(20):
+        await r.run(max_passes=4, watch=False)  # would take an hour without the backoff
+    assert r.last_result is not None
+    assert r.last_result.stalled
+
+
+async def test_plans_and_results_render_as_html_and_json(repo: Repo) -> None:
+    import json
+
+    cluster = InMemoryCluster()
+    r = make(repo, cluster)
+    plan = await r.plan()
+    page = plan._repr_html_()
+    assert "4 to create" in page
+    assert "ConfigMap app/a" in page
+    json.dumps(plan.to_json())
+    result = await r.sync()
+    html_text = result._repr_html_()
+    assert "<table>" in html_text
+    assert "created" in html_text
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["counts"] == {"created": 4}
+    assert {c["type"] for c in data["conditions"]} == {"Ready", "Reconciling", "Stalled"}
+
+
+async def test_secret_values_never_reach_results(repo: Repo) -> None:
+    import json
+
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: app}\n"
+        "stringData: {token: hunter2-never-shown}\n"
+    )
+    repo.write({"s.yaml": secret})
+    cluster = InMemoryCluster()
+    r = make(repo, cluster)
+    first = await r.sync()
+    repo.write({"s.yaml": secret.replace("hunter2-never-shown", "swordfish-never-shown")})
+    plan = await r.plan()
+    second = await r.sync()
+    for text in (
+        json.dumps(first.to_json()),
+        json.dumps(plan.to_json()),
+        json.dumps(second.to_json()),
+        second._repr_html_(),
+        plan._repr_html_(),
+    ):
+        assert "hunter2" not in text
+        assert "swordfish" not in text
+
+
+async def test_sync_all_orders_by_depends_on_and_holds_dependents(
+    repo: Repo, tmp_path: Path
+) -> None:
+    from reconcile.engine.reconciler import sync_all
+
+    cluster = InMemoryCluster()
+    apps = Repo(tmp_path / "apps", tmp_path / "c2")
+    apps.write({"x.yaml": cm("x")})
+    infra = make(repo, cluster, name="infra")
+    app = Reconciler("apps", apps.source(), YamlRenderer(), cluster, depends_on=["infra"])
+    results = await sync_all([app, infra])
+    # infra ran first (it creates the namespace app needs); its Deployment is not
+    # Current without controllers, so apps waits.
+    assert results["infra"].reconciling
+    assert results["apps"].stalled
+    cond = results["apps"].condition("Stalled")
+    assert cond is not None
+    assert cond.reason == "DependencyNotReady"
+    repo.write({"web.yaml": None})
+    results = await sync_all([app, infra])
+    assert results["infra"].ready
+    assert results["apps"].ready
