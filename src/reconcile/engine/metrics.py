@@ -40,6 +40,16 @@ class PrometheusMetrics:
 
     Args:
         registry: a ``prometheus_client.CollectorRegistry`` (the default registry when None).
+
+    Example:
+
+        >>> from prometheus_client import CollectorRegistry
+        >>> from reconcile.engine.results import SyncResult, condition
+        >>> registry = CollectorRegistry()
+        >>> metrics = PrometheusMetrics(registry=registry)
+        >>> metrics(SyncResult("shop", "r1", (condition("Ready", False, "Failed", "x"),)))
+        >>> registry.get_sample_value("reconcile_ready", {"reconciler": "shop"})
+        0.0
     """
 
     def __init__(self, *, registry: Any = None) -> None:

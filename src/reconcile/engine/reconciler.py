@@ -121,7 +121,13 @@ Observer = Callable[[str, Any], None]
 
 
 class DriftMode(enum.Enum):
-    """What a pass does about live objects that differ from the desired state."""
+    """What a pass does about live objects that differ from the desired state.
+
+    Example:
+
+        >>> DriftMode("report-only") is DriftMode.REPORT_ONLY
+        True
+    """
 
     #: Re-apply: the cluster is made to match (the default).
     SELF_HEAL = "self-heal"
@@ -207,6 +213,22 @@ class Reconciler:
         callbacks: called with every :class:`SyncResult`.
         depends_on: names of reconcilers this one depends on (recorded on the parent).
         concurrency: how many objects are read or written at once.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile import InMemoryCluster, LocalSource, YamlRenderer
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
+        >>> r = Reconciler("demo", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
+        ...                InMemoryCluster())
+        >>> len(anyio.run(r.plan).creates)
+        1
+        >>> anyio.run(r.sync).counts()
+        {'created': 1}
+        >>> anyio.run(r.sync).counts()
+        {'unchanged': 1}
     """
 
     def __init__(
@@ -1123,6 +1145,18 @@ async def sync_all(reconcilers: Sequence[Reconciler]) -> dict[str, SyncResult]:
     Raises:
         ConfigurationError: a dependency names an unknown reconciler.
         DependencyCycleError: the dependencies form a cycle.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile import InMemoryCluster, LocalSource, YamlRenderer
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
+        >>> r = Reconciler("demo", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
+        ...                InMemoryCluster())
+        >>> sorted(anyio.run(sync_all, [r]))
+        ['demo']
     """
     by_name = {r.name: r for r in reconcilers}
     results: dict[str, SyncResult] = {}
