@@ -75,6 +75,13 @@ class HelmRenderer:
         timeout: seconds before helm is stopped.
         limits: bounds for the YAML helm prints.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> r = HelmRenderer("charts/web", release_name="web", namespace="shop",
+        ...                  values={"replicaCount": 2})
+        >>> r.values, r.include_crds
+        ({'replicaCount': 2}, True)
     """
 
     def __init__(

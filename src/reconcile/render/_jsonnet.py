@@ -67,6 +67,11 @@ class JsonnetRenderer:
             inside the artifact).
         max_stack: Jsonnet's stack depth limit.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> JsonnetRenderer("main.jsonnet", ext_vars={"env": "prod"}).ext_vars
+        {'env': 'prod'}
     """
 
     def __init__(

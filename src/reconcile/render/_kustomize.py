@@ -209,6 +209,11 @@ class KustomizeRenderer:
         timeout: seconds before the tool is stopped.
         limits: bounds for the YAML the tool prints and the files checked.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> KustomizeRenderer("overlays/prod", enable_helm=True).path
+        'overlays/prod'
     """
 
     def __init__(

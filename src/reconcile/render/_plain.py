@@ -127,6 +127,16 @@ class YamlRenderer:
         recursive: descend into subdirectories.
         limits: size, alias and nesting bounds for the YAML loader.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> import pathlib, tempfile, types
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (root / "cm.yaml").write_text(cm)
+        >>> artifact = types.SimpleNamespace(root=root, revision="r1")
+        >>> [str(m.origin) for m in YamlRenderer().render_sync(artifact)]
+        ['cm.yaml:1:1 (document 0)']
     """
 
     def __init__(
