@@ -31,6 +31,11 @@ class HTTPSAuth:
     (sent as ``Authorization: Bearer <token>``); not both. ``ca_bundle`` is
     PEM text (``str`` or ``bytes``) or a path to a PEM file of the certificate
     authorities to trust instead of the system's.
+
+    Example:
+
+        >>> HTTPSAuth(username="bot", password="s3cret")
+        HTTPSAuth(username='bot', password=***, bearer_token=None, ca_bundle=None)
     """
 
     username: str | None = None
