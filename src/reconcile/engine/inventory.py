@@ -275,6 +275,14 @@ def with_member_label(obj: Mapping[str, Any], parent: ApplySetParent) -> JSONObj
 
     Raises:
         InventoryError: the object already claims another ApplySet.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "inv", "d")
+        >>> obj = with_member_label({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                          "metadata": {"name": "c"}}, parent)
+        >>> obj["metadata"]["labels"]["applyset.kubernetes.io/part-of"] == parent.id
+        True
     """
     meta = dict(obj.get("metadata") or {})
     labels = dict(meta.get("labels") or {})

@@ -101,7 +101,17 @@ def load_manifests(
     *,
     limits: YamlLimits = DEFAULT_LIMITS,
 ) -> list[Manifest]:
-    """The manifests of one file, with origins relative to ``root``."""
+    """The manifests of one file, with origins relative to ``root``.
+
+    Example:
+
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> text = "kind: A\\napiVersion: v1\\nmetadata: {name: a}\\n---\\n"
+        >>> _ = (root / "two.yaml").write_text(text)
+        >>> [m.obj["kind"] for m in load_manifests(root / "two.yaml", root)]
+        ['A']
+    """
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
     size = path.stat().st_size
     if size > limits.max_file_bytes:

@@ -20,6 +20,13 @@ class FieldMeta:
             ``patchStrategy``), split on commas: ``("merge",)``, ``("merge", "retainKeys")``,
             ``("retainKeys",)``, ``("replace",)`` or ``()``.
         merge_key: ``x-kubernetes-patch-merge-key`` (``patchMergeKey``), or None.
+
+    Example:
+
+        >>> from reconcile.schema import for_kind
+        >>> meta = for_kind("v1", "Pod").field("spec").node.field("containers")
+        >>> meta.name, meta.patch_strategies, meta.merge_key
+        ('containers', ('merge',), 'name')
     """
 
     __slots__ = ("memo", "merge_key", "name", "node", "patch_strategies")
@@ -67,6 +74,13 @@ class Node:
     Attributes:
         name: the type's name in the table (``"apps.v1.DeploymentSpec"``), or ``""``.
         map_type: ``x-kubernetes-map-type`` (``"atomic"``/``"granular"``) or None.
+
+    Example:
+
+        >>> from reconcile.schema import for_kind
+        >>> ports = for_kind("v1", "Service").field("spec").node.field("ports").node
+        >>> ports.kind, ports.list_type, ports.list_map_keys
+        ('list', 'map', ('port', 'protocol'))
     """
 
     __slots__ = (

@@ -49,7 +49,13 @@ log = logging.getLogger("reconcile.sources.git")
 
 
 def backend_names() -> list[str]:
-    """The backends usable on this machine (``cli`` needs git, ``pygit2`` its extra)."""
+    """The backends usable on this machine (``cli`` needs git, ``pygit2`` its extra).
+
+    Example:
+
+        >>> "dulwich" in backend_names()
+        True
+    """
     names = []
     if shutil.which("git"):
         names.append("cli")
@@ -69,7 +75,13 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> GitBackend:
-    """The backend called ``name``; ``auto`` is ``cli`` where git exists, else dulwich."""
+    """The backend called ``name``; ``auto`` is ``cli`` where git exists, else dulwich.
+
+    Example:
+
+        >>> isinstance(get_backend("dulwich"), GitBackend)
+        True
+    """
     if name == "auto":
         name = "cli" if shutil.which("git") else "dulwich"
     if name == "cli":
