@@ -39,14 +39,9 @@ PUBLIC_MODULES = [
 WITHOUT_EXAMPLE: frozenset[str] = frozenset(
     {
         "reconcile.cluster.kubernetes._cache.LiveCache",
-        "reconcile.cluster.kubernetes._config.ConnectionSettings",
         "reconcile.cluster.kubernetes._config.load_client",
         "reconcile.cluster.kubernetes._discovery.RestMapper",
-        "reconcile.cluster.kubernetes._transport.RetryPolicy",
         "reconcile.cluster.kubernetes._transport.Transport",
-        "reconcile.engine.inventory.InventoryError",
-        "reconcile.engine.inventory.InventoryStore",
-        "reconcile.engine.inventory.ObjectClient",
         "reconcile.render._tools.build_helm",
         "reconcile.render._tools.build_kustomize",
         "reconcile.render._tools.cache_dir",

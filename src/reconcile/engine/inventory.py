@@ -106,6 +106,17 @@ class InventoryError(ReconcileError):
     """An inventory parent is malformed, or belongs to another tool or ApplySet.
 
     ``ref`` names the parent; ``path`` the offending label, annotation or data key.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "inv", "d")
+        >>> obj = encode(Inventory(parent))
+        >>> obj["metadata"]["annotations"]["applyset.kubernetes.io/tooling"] = "helm/v3"
+        >>> try:
+        ...     decode(obj)
+        ... except InventoryError as err:
+        ...     print(err.path)
+        metadata.annotations.applyset.kubernetes.io/tooling
     """
 
 
@@ -478,6 +489,23 @@ class ObjectClient(Protocol):
     """The smallest client the inventory store needs: one object at a time.
 
     The Applier (or a thin adapter over kubernetes-asyncio) implements it.
+
+    Example:
+
+        >>> import anyio
+        >>> class Objects:  # an ObjectClient over a dict
+        ...     def __init__(self):
+        ...         self.objects = {}
+        ...     async def get(self, ref):
+        ...         return self.objects.get(ref)
+        ...     async def apply(self, obj):
+        ...         self.objects[ObjectRef.from_object(obj)] = obj
+        ...         return obj
+        ...     async def delete(self, ref):
+        ...         self.objects.pop(ref, None)
+        >>> client: ObjectClient = Objects()
+        >>> anyio.run(client.get, ObjectRef("v1", "ConfigMap", "missing", "d")) is None
+        True
     """
 
     async def get(self, ref: ObjectRef) -> JSONObject | None:
@@ -506,6 +534,30 @@ class InventoryStore:
 
     Each write is a complete object applied at once, so a crash leaves either
     the previous or the next inventory, never a mix.
+
+    Example:
+
+        >>> import anyio
+        >>> class Objects:  # an ObjectClient over a dict
+        ...     def __init__(self):
+        ...         self.objects = {}
+        ...     async def get(self, ref):
+        ...         return self.objects.get(ref)
+        ...     async def apply(self, obj):
+        ...         self.objects[ObjectRef.from_object(obj)] = obj
+        ...         return obj
+        ...     async def delete(self, ref):
+        ...         self.objects.pop(ref, None)
+        >>> a, b = ObjectRef("v1", "ConfigMap", "a", "d"), ObjectRef("v1", "ConfigMap", "b", "d")
+        >>> store = InventoryStore(Objects(), ApplySetParent("ConfigMap", "inv", "d"))
+        >>> async def two_passes():
+        ...     await store.begin({a, b})      # first pass: a and b
+        ...     await store.finish(pruned_ok=())
+        ...     during = await store.begin({a})  # second pass: b left Git
+        ...     after = await store.finish(pruned_ok={b})
+        ...     return sorted(r.name for r in during.members), sorted(r.name for r in after.members)
+        >>> anyio.run(two_passes)
+        (['a', 'b'], ['a'])
     """
 
     def __init__(

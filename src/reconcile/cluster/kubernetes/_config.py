@@ -43,7 +43,15 @@ def _existing(paths: Sequence[str]) -> list[str]:
 
 @attrs.frozen
 class ConnectionSettings:
-    """How to reach a cluster; resolved by :meth:`resolve` at connection time."""
+    """How to reach a cluster; resolved by :meth:`resolve` at connection time.
+
+    Example:
+
+        >>> ConnectionSettings(kubeconfig="/etc/kube/a.yaml").resolve({})
+        ('explicit', ['/etc/kube/a.yaml'])
+        >>> ConnectionSettings().resolve({"KUBECONFIG": "/a:/b"})
+        ('KUBECONFIG', ['/a', '/b'])
+    """
 
     kubeconfig: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None
     context: str | None = None

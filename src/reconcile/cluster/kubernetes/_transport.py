@@ -78,6 +78,12 @@ class RetryPolicy:
     below so that a batch rides out an API server restart. A ``Retry-After``
     from the server (429, 503) replaces it (capped at ``max_delay``).
     ``attempts`` counts the first try.
+
+    Example:
+
+        >>> policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=4.0)
+        >>> 1.0 <= policy.delay(3) <= 2.0, policy.delay(1, retry_after=30.0)
+        (True, 4.0)
     """
 
     attempts: int = 8
