@@ -1012,10 +1012,12 @@ class Reconciler:
         No failure: the interval, plus or minus ``jitter``. Failures: the first
         backoff delay doubled per failure, up to the largest.
 
-        >>> r = Reconciler.__new__(Reconciler)
-        >>> r.interval, r.jitter, r.backoff = 60.0, 0.0, (1.0, 10.0)
-        >>> [r.next_delay(n) for n in range(6)]
-        [60.0, 1.0, 2.0, 4.0, 8.0, 10.0]
+        Example:
+
+            >>> r = Reconciler.__new__(Reconciler)
+            >>> r.interval, r.jitter, r.backoff = 60.0, 0.0, (1.0, 10.0)
+            >>> [r.next_delay(n) for n in range(6)]
+            [60.0, 1.0, 2.0, 4.0, 8.0, 10.0]
         """
         if failures:
             first, largest = self.backoff

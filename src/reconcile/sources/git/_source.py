@@ -168,7 +168,9 @@ class GitSource:
         cache_dir: where the cache repository and artifacts live; paths are
             derived from a hash of the credential-free URL.
         subpath: a directory inside the repository to use as the artifact root.
-        ignore, include, exclude: file selection (see :class:`FileFilter`).
+        ignore: extra gitignore lines applied at the root (see :class:`FileFilter`).
+        include: patterns of files to keep (all when empty).
+        exclude: patterns of files to drop.
         verify: signature verification; ``None`` for none.
         depth: history depth to fetch (1, shallow, by default; ``None`` for all).
         timeout: seconds for each network operation.
