@@ -36,38 +36,7 @@ PUBLIC_MODULES = [
 
 #: Public classes and functions whose docstring has no example yet. This list may only
 #: shrink: a test fails when a name on it gains an example, so it is kept exact.
-WITHOUT_EXAMPLE: frozenset[str] = frozenset(
-    {
-        "reconcile.cluster.kubernetes._cache.LiveCache",
-        "reconcile.cluster.kubernetes._config.load_client",
-        "reconcile.cluster.kubernetes._discovery.RestMapper",
-        "reconcile.cluster.kubernetes._transport.Transport",
-        "reconcile.render._tools.build_helm",
-        "reconcile.render._tools.build_kustomize",
-        "reconcile.render._tools.cache_dir",
-        "reconcile.render._tools.ensure_helm",
-        "reconcile.render._tools.ensure_kustomize",
-        "reconcile.render._tools.find_helm",
-        "reconcile.render._tools.find_kustomize",
-        "reconcile.render._tools.helm_cache_path",
-        "reconcile.render._tools.kustomize_cache_path",
-        "reconcile.render._tools.run_tool",
-        "reconcile.sources._materialize.TreeEntry",
-        "reconcile.sources.git._backend.Connection",
-        "reconcile.sources.git._backend.GitBackend",
-        "reconcile.sources.git._backend.RemoteRefs",
-        "reconcile.sources.git._backend.Want",
-        "reconcile.testing._assets.AssetsUnavailableError",
-        "reconcile.testing._assets.ControlPlaneAssets",
-        "reconcile.testing._assets.cache_dir",
-        "reconcile.testing._assets.find_assets",
-        "reconcile.testing._controlplane.ControlPlane",
-        "reconcile.testing._controlplane.ExistingCluster",
-        "reconcile.testing._controlplane.free_port",
-        "reconcile.testing._require.in_ci",
-        "reconcile.testing._require.skip_or_fail",
-    }
-)
+WITHOUT_EXAMPLE: frozenset[str] = frozenset()
 
 
 def public_objects() -> dict[str, object]:

@@ -50,7 +50,13 @@ atexit.register(_stop_all_at_exit)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Example:
+
+        >>> 1024 <= free_port() <= 65535
+        True
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -191,6 +197,13 @@ class ControlPlane:
             removed on stop, when omitted).
         start_timeout: seconds to wait for readiness.
         apiserver_flags: extra ``--flag=value`` arguments for kube-apiserver.
+
+    Example:
+
+        >>> with ControlPlane() as cp:  # doctest: +SKIP
+        ...     status, body = cp.request("GET", "/api/v1/namespaces/default")
+        ...     print(status, cp.kubeconfig)
+        200 /tmp/reconcile-cp-.../kubeconfig
     """
 
     def __init__(
@@ -515,6 +528,12 @@ class ExistingCluster:
     Has the parts of :class:`ControlPlane`'s interface that tests use
     (``kubeconfig``, ``context``, ``check_healthy``, ``stop``); nothing is started
     or stopped.
+
+    Example:
+
+        >>> cluster = ExistingCluster()  # doctest: +SKIP
+        >>> cluster.kubeconfig  # doctest: +SKIP
+        PosixPath('/home/me/.kube/config')
     """
 
     start_seconds: float | None = None

@@ -222,6 +222,14 @@ class LiveCache:
     """Informers for the resource types an applier works on.
 
     Use as an async context manager (it owns the informers' tasks).
+
+    Example:
+
+        The applier creates and owns it (``cache=True``, the default)::
+
+            async with KubernetesApplier(field_manager="gitops") as applier:
+                live = await applier.get(ref)   # served from the watch-fed cache
+                applier.cache.statistics()      # objects, lists, relists, watch restarts
     """
 
     def __init__(

@@ -84,7 +84,13 @@ class ConnectionSettings:
 
 
 async def load_client(settings: ConnectionSettings) -> Any:
-    """A kubernetes-asyncio ``ApiClient`` for the settings (the caller closes it)."""
+    """A kubernetes-asyncio ``ApiClient`` for the settings (the caller closes it).
+
+    Example:
+
+        >>> api_client = await load_client(ConnectionSettings(context="staging"))  # doctest: +SKIP
+        >>> await api_client.close()  # doctest: +SKIP
+    """
     from kubernetes_asyncio import client, config
     from kubernetes_asyncio.config.config_exception import ConfigException
 

@@ -147,6 +147,14 @@ class Transport:
         concurrency: requests in flight at most.
         retry: the retry policy for transient failures.
         impersonate: act as another user.
+
+    Example:
+
+        The applier creates and owns it::
+
+            async with KubernetesApplier(field_manager="gitops") as applier:
+                await applier.apply_all(objects)
+                applier.transport.requests      # requests sent, by verb
     """
 
     def __init__(
