@@ -384,3 +384,45 @@ async def test_killed_mid_sync_then_restarted_converges_and_loses_nothing(
         assert await applier.get(ObjectRef("v1", "ConfigMap", f"old{i}", ns)) is None
     for i in range(N_NEW):
         assert await applier.get(ObjectRef("v1", "ConfigMap", f"new{i}", ns)) is not None
+
+
+async def test_prune_opt_out_releases_the_object_and_its_label(
+    repo: Upstream,
+    git_daemon: int,
+    tmp_path: Path,
+    applier: KubernetesApplier,
+    kube_namespace: str,
+    control_plane: ControlPlane | ExistingCluster,
+) -> None:
+    ns = kube_namespace
+    repo.commit({"a.yaml": cm("a", ns), "b.yaml": cm("b", ns)}, "initial")
+    r = make(repo, git_daemon, tmp_path, applier, ns)
+    assert (await r.sync()).ready
+    async with KubernetesApplier(
+        field_manager="kubectl-annotate",
+        kubeconfig=control_plane.kubeconfig,
+        context=control_plane.context,
+    ) as other:
+        protect = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "b",
+                "namespace": ns,
+                "annotations": {"reconcile.dev/prune": "disabled"},
+            },
+        }
+        (await other.apply(protect)).raise_for_error()
+    with anyio.fail_after(10):
+        while True:  # the applier's cache sees the annotation
+            live = await applier.get(ObjectRef("v1", "ConfigMap", "b", ns))
+            if live and (live["metadata"].get("annotations") or {}).get("reconcile.dev/prune"):
+                break
+            await anyio.sleep(0.05)
+    repo.commit({"b.yaml": None}, "drop b")
+    result = await r.sync()
+    assert outcomes(result)[f"ConfigMap {ns}/b"] is Outcome.RELEASED
+    kept = await applier.get(ObjectRef("v1", "ConfigMap", "b", ns))
+    assert kept is not None
+    assert APPLYSET_PART_OF not in (kept["metadata"].get("labels") or {})
+    assert ObjectRef("v1", "ConfigMap", "b", ns) not in (await r.store.load()).members
