@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from reconcile.testing import skip_or_fail
 
@@ -29,3 +34,25 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-4000:]
     assert (tmp_path / "site" / "reference" / "api" / "reconcile" / "index.html").is_file()
     assert (tmp_path / "site" / "guides" / "operator" / "index.html").is_file()
+
+
+def _python_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in sorted((REPO / "docs").rglob("*.md")):
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+            blocks.append((str(page.relative_to(REPO)), block))
+    return blocks
+
+
+@pytest.mark.parametrize(("page", "code"), _python_blocks())
+def test_python_snippets_compile_and_their_imports_exist(page: str, code: str) -> None:
+    compile(code, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    imports = [
+        node
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("reconcile")
+    ]
+    for node in imports:
+        module = importlib.import_module(str(node.module))
+        for alias in node.names:
+            assert hasattr(module, alias.name), f"{page}: {node.module}.{alias.name}"
