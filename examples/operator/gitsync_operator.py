@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,9 @@ import anyio
 import anyio.abc
 
 from reconcile import Applier, GitSource, Reconciler, RetryableError, SyncResult, YamlRenderer
+from reconcile.cluster import WatchEvent
 from reconcile.engine.health import wait_for_status
-from reconcile.objects import ObjectRef
+from reconcile.objects import JSONObject, ObjectRef
 
 log = logging.getLogger("gitsync")
 
@@ -161,17 +162,7 @@ class GitSyncOperator:
             "apiextensions.k8s.io/v1", "CustomResourceDefinition", CRD["metadata"]["name"]
         )
         await wait_for_status(lambda: self.applier.get(crd), crd, timeout=60)  # Established
-        # A new kind reaches the API server's discovery a moment after Established.
-        for attempt in range(100):
-            try:
-                # The watch is registered before the list: nothing is missed in between.
-                events = self.applier.watch(API_VERSION, KIND)
-                existing = await self.applier.list_objects(API_VERSION, KIND)
-                break
-            except RetryableError:
-                if attempt == 99:
-                    raise
-                await anyio.sleep(0.1)
+        events, existing = await self._watch_and_list()
         async with anyio.create_task_group() as tg:
             for resource in existing:
                 self._start(tg, resource)
@@ -182,6 +173,20 @@ class GitSyncOperator:
                 else:
                     self._start(tg, event.object)
             tg.cancel_scope.cancel()
+
+    async def _watch_and_list(self) -> tuple[AsyncIterator[WatchEvent], list[JSONObject]]:
+        """A watch on GitSync resources, then the ones that exist (nothing is missed between)."""
+        # A new kind reaches the API server's discovery a moment after Established.
+        attempt = 0
+        while True:
+            try:
+                events = self.applier.watch(API_VERSION, KIND)
+                return events, await self.applier.list_objects(API_VERSION, KIND)
+            except RetryableError:
+                attempt += 1
+                if attempt == 100:
+                    raise
+                await anyio.sleep(0.1)
 
     def _start(self, tg: anyio.abc.TaskGroup, resource: Mapping[str, Any]) -> None:
         key = _key(resource)

@@ -74,14 +74,15 @@ async def disconnect(memo: kopf.Memo, **_: Any) -> None:
 async def follow(
     spec: Mapping[str, Any],
     name: str,
-    namespace: str,
+    namespace: str | None,
     memo: kopf.Memo,
-    logger: logging.Logger,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
     **_: Any,
 ) -> None:
     """Keep the repository of one GitSync resource in sync until kopf cancels us."""
     applier: Applier = memo.applier
     results: dict[str, SyncResult] = memo.setdefault("results", {})
+    namespace = namespace or "default"
     key = f"{namespace}/{name}"
 
     def report(result: SyncResult) -> None:
