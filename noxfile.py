@@ -49,9 +49,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Run the docstring examples of the public API."""
-    session.install("-e", DEV)
+    """Docstring examples, the public API's typing, and the site (mkdocs --strict, offline)."""
+    session.install("-e", ".[dev,docs]")
     session.run("pytest", "--doctest-modules", "src/reconcile", "-p", "no:reconcile")
+    session.run("pytest", "-q", "tests/unit/test_typing.py")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
 
 
 @nox.session(python=PYTHON)

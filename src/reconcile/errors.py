@@ -93,6 +93,17 @@ class ReconcileError(Exception):
         origin: where the offending manifest came from, when known.
         ref: the Kubernetes object concerned, when known.
         path: the JSON path of the offending field (``spec.template.spec``), when known.
+
+    Example:
+
+        >>> from reconcile.objects import ObjectRef
+        >>> err = ReconcileError("replicas must be a number",
+        ...                      ref=ObjectRef("apps/v1", "Deployment", "web", "shop"),
+        ...                      path="spec.replicas")
+        >>> str(err)
+        'apps/Deployment shop/web, field spec.replicas: replicas must be a number'
+        >>> err.message, err.path
+        ('replicas must be a number', 'spec.replicas')
     """
 
     def __init__(
@@ -106,7 +117,7 @@ class ReconcileError(Exception):
         self.message = message
         self.origin = origin
         self.ref = ref
-        self.path = path
+        self.path: str | None = path
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -134,7 +145,11 @@ def _rebuild(cls: type[ReconcileError], message: str, state: dict[str, Any]) -> 
 
 
 class ConfigurationError(ReconcileError):
-    """An option, argument or environment setting is invalid."""
+    """An option, argument or environment setting is invalid.
+
+    >>> str(ConfigurationError("interval must be positive"))
+    'interval must be positive'
+    """
 
 
 class SourceError(ReconcileError):
@@ -142,6 +157,9 @@ class SourceError(ReconcileError):
 
     Attributes:
         url: the source URL with any credentials removed.
+
+    >>> str(SourceError("connection refused", url="https://git.example.com/org/repo.git"))
+    'https://git.example.com/org/repo.git: connection refused'
     """
 
     def __init__(self, message: str, *, url: str | None = None, **context: Any) -> None:
@@ -154,31 +172,62 @@ class SourceError(ReconcileError):
 
 
 class SourceAuthError(SourceError):
-    """The server rejected the credentials, or none were given where needed."""
+    """The server rejected the credentials, or none were given where needed.
+
+    >>> err = SourceAuthError("authentication failed", url="https://git.example.com/r.git")
+    >>> isinstance(err, SourceError), err.url
+    (True, 'https://git.example.com/r.git')
+    """
 
 
 class RefNotFoundError(SourceError):
-    """The branch, tag, semver range or commit does not exist at the source."""
+    """The branch, tag, semver range or commit does not exist at the source.
+
+    >>> str(RefNotFoundError("no tag matches >=2.0", url="https://git.example.com/r.git"))
+    'https://git.example.com/r.git: no tag matches >=2.0'
+    """
 
 
 class SignatureError(SourceError):
-    """A commit or tag is unsigned, or signed by a key that is not trusted."""
+    """A commit or tag is unsigned, or signed by a key that is not trusted.
+
+    >>> issubclass(SignatureError, SourceError)
+    True
+    """
 
 
 class SourceSecurityError(SourceError):
-    """A transport, URL, ref, path or size was refused by a safety rule."""
+    """A transport, URL, ref, path or size was refused by a safety rule.
+
+    >>> str(SourceSecurityError("file:// URLs are not allowed"))
+    'file:// URLs are not allowed'
+    """
 
 
 class RenderError(ReconcileError):
-    """Turning an artifact into manifests failed; no manifest is returned."""
+    """Turning an artifact into manifests failed; no manifest is returned.
+
+    >>> from reconcile.objects import Origin
+    >>> str(RenderError("no manifests", origin=Origin("deploy/")))
+    'deploy/ (document 0): no manifests'
+    """
 
 
 class ManifestSyntaxError(RenderError):
-    """A file could not be parsed as YAML or JSON."""
+    """A file could not be parsed as YAML or JSON.
+
+    >>> from reconcile.objects import Origin
+    >>> str(ManifestSyntaxError("unclosed quote", origin=Origin("a.yaml", document=0, line=3)))
+    'a.yaml:3 (document 0): unclosed quote'
+    """
 
 
 class ManifestValidationError(RenderError):
-    """A document parsed but is not a valid Kubernetes object."""
+    """A document parsed but is not a valid Kubernetes object.
+
+    >>> str(ManifestValidationError("kind is missing", path="kind"))
+    'field kind: kind is missing'
+    """
 
 
 class DuplicateObjectError(RenderError):
@@ -186,6 +235,11 @@ class DuplicateObjectError(RenderError):
 
     Attributes:
         other: the origin of the first occurrence.
+
+    >>> from reconcile.objects import ObjectRef, Origin
+    >>> str(DuplicateObjectError("defined twice", ref=ObjectRef("v1", "ConfigMap", "c", "d"),
+    ...                          origin=Origin("b.yaml"), other=Origin("a.yaml")))
+    'b.yaml (document 0), ConfigMap d/c: defined twice (first defined at a.yaml (document 0))'
     """
 
     def __init__(self, message: str, *, other: Origin | None = None, **context: Any) -> None:
@@ -198,12 +252,22 @@ class DuplicateObjectError(RenderError):
 
 
 class SubstitutionError(RenderError):
-    """Variable substitution failed (an undefined variable in strict mode)."""
+    """Variable substitution failed (an undefined variable in strict mode).
+
+    >>> str(SubstitutionError("undefined variable ${CLUSTER}", path="data.url"))
+    'field data.url: undefined variable ${CLUSTER}'
+    """
 
 
 class RenderSecurityError(RenderError):
-    """Input was refused by a safety rule: a path or symlink leaving the
-    artifact root, a file over the size limit, aliases expanding past their budget."""
+    """Input was refused by a safety rule.
+
+    A path or symlink leaving the artifact root, a file over the size limit,
+    aliases expanding past their budget.
+
+    >>> issubclass(RenderSecurityError, RenderError)
+    True
+    """
 
 
 class ToolError(RenderError):
@@ -212,6 +276,10 @@ class ToolError(RenderError):
     Attributes:
         tool: the program's name.
         stderr: the tail of its error output, secrets removed.
+
+    >>> err = ToolError("helm template failed", tool="helm", stderr="Error: chart not found")
+    >>> err.tool, err.stderr
+    ('helm', 'Error: chart not found')
     """
 
     def __init__(self, message: str, *, tool: str, stderr: str = "", **context: Any) -> None:
@@ -221,11 +289,19 @@ class ToolError(RenderError):
 
 
 class MergeError(ReconcileError):
-    """A patch could not be created or applied; ``path`` names the field."""
+    """A patch could not be created or applied; ``path`` names the field.
+
+    >>> str(MergeError("the list item has no merge key", path="spec.containers[0]"))
+    'field spec.containers[0]: the list item has no merge key'
+    """
 
 
 class DiffError(ReconcileError):
-    """Drift could not be decided for an object."""
+    """Drift could not be decided for an object.
+
+    >>> issubclass(DiffError, ReconcileError)
+    True
+    """
 
 
 class ApplyError(ReconcileError):
@@ -235,6 +311,10 @@ class ApplyError(ReconcileError):
         status: the HTTP status code, when the server answered.
         reason: the Kubernetes ``Status.reason`` (``Conflict``, ``Invalid``, ...).
         details: the parsed Kubernetes ``Status`` object, when there was one.
+
+    >>> err = ApplyError("admission webhook denied the request", status=400, reason="BadRequest")
+    >>> err.status, err.reason
+    (400, 'BadRequest')
     """
 
     def __init__(
@@ -248,7 +328,7 @@ class ApplyError(ReconcileError):
     ) -> None:
         self.status = status
         self.reason = reason
-        self.details = dict(details) if details is not None else None
+        self.details: dict[str, Any] | None = dict(details) if details is not None else None
         super().__init__(message, **context)
 
 
@@ -258,13 +338,16 @@ class FieldConflict:
     Attributes:
         manager: the field manager that owns the field.
         path: the field, in the API server's notation (``.spec.replicas``).
+
+    >>> FieldConflict("kubectl-edit", ".spec.replicas")
+    FieldConflict(manager='kubectl-edit', path='.spec.replicas')
     """
 
     __slots__ = ("manager", "path")
 
     def __init__(self, manager: str, path: str) -> None:
-        self.manager = manager
-        self.path = path
+        self.manager: str = manager
+        self.path: str = path
 
     def __repr__(self) -> str:
         return f"FieldConflict(manager={self.manager!r}, path={self.path!r})"
@@ -283,43 +366,78 @@ class ConflictError(ApplyError):
 
     Attributes:
         conflicts: each conflicting field with the manager that owns it.
+
+    >>> err = ConflictError("Apply failed with 1 conflict",
+    ...                     conflicts=[FieldConflict("kubectl-edit", ".spec.replicas")])
+    >>> err.status, err.reason, err.conflicts[0].manager
+    (409, 'Conflict', 'kubectl-edit')
     """
 
     def __init__(
         self, message: str, *, conflicts: Sequence[FieldConflict] = (), **context: Any
     ) -> None:
-        self.conflicts = tuple(conflicts)
+        self.conflicts: tuple[FieldConflict, ...] = tuple(conflicts)
         context.setdefault("status", 409)
         context.setdefault("reason", "Conflict")
         super().__init__(message, **context)
 
 
 class NotFoundError(ApplyError):
-    """The object, or its kind, does not exist on the cluster."""
+    """The object, or its kind, does not exist on the cluster.
+
+    >>> NotFoundError("the server does not serve Widget", status=404).status
+    404
+    """
 
 
 class ForbiddenError(ApplyError):
-    """RBAC denied the operation; the message names the verb and resource."""
+    """RBAC denied the operation; the message names the verb and resource.
+
+    >>> issubclass(ForbiddenError, ApplyError)
+    True
+    """
 
 
 class InvalidError(ApplyError):
-    """The server rejected the object as invalid (HTTP 422)."""
+    """The server rejected the object as invalid (HTTP 422).
+
+    >>> InvalidError("spec.replicas: must be >= 0", status=422, path="spec.replicas").path
+    'spec.replicas'
+    """
 
 
 class ImmutableFieldError(InvalidError):
-    """The change touches a field that cannot change after creation."""
+    """The change touches a field that cannot change after creation.
+
+    >>> issubclass(ImmutableFieldError, InvalidError)
+    True
+    """
 
 
 class RetryableError(ApplyError):
-    """A transient failure: throttling, a server error, a CRD not yet established."""
+    """A transient failure: throttling, a server error, a CRD not yet established.
+
+    >>> RetryableError("too many requests", status=429).status
+    429
+    """
 
 
 class HealthError(ReconcileError):
-    """An object is Failed, or did not become Current within its timeout."""
+    """An object is Failed, or did not become Current within its timeout.
+
+    >>> from reconcile.objects import ObjectRef
+    >>> str(HealthError("not Current after 120 s: InProgress",
+    ...                 ref=ObjectRef("apps/v1", "Deployment", "web", "shop")))
+    'apps/Deployment shop/web: not Current after 120 s: InProgress'
+    """
 
 
 class PruneRefusedError(ReconcileError):
-    """A safety guard refused to prune (failed render, empty set, protected object)."""
+    """A safety guard refused to prune (failed render, empty set, protected object).
+
+    >>> str(PruneRefusedError("the desired set is empty; refusing to prune 12 objects"))
+    'the desired set is empty; refusing to prune 12 objects'
+    """
 
 
 class ControlPlaneError(ReconcileError):
@@ -327,4 +445,7 @@ class ControlPlaneError(ReconcileError):
 
     The message names the binary and its flags and ends with the last lines of
     its log.
+
+    >>> issubclass(ControlPlaneError, ReconcileError)
+    True
     """

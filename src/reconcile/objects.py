@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -83,6 +83,17 @@ class ObjectRef:
     is kept for the requests but ignored by comparison. ``namespace`` is
     ``None`` for cluster-scoped objects (and for namespaced objects whose
     namespace is to be defaulted).
+
+    Example:
+
+        >>> a = ObjectRef("apps/v1", "Deployment", "web", "shop")
+        >>> a.group, a.version, str(a)
+        ('apps', 'v1', 'apps/Deployment shop/web')
+        >>> a == ObjectRef("apps/v1beta1", "Deployment", "web", "shop")  # version: not identity
+        True
+        >>> ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
+        >>> ObjectRef.from_object(ns)
+        ObjectRef(api_version='v1', kind='Namespace', name='x', namespace=None)
     """
 
     api_version: str = attrs.field(eq=False)
@@ -131,6 +142,13 @@ class Manifest:
 
     ``obj`` is a plain JSON-compatible dict; renderers produce it, the engine
     treats it as read-only.
+
+    Example:
+
+        >>> m = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+        ...              Origin("app/cm.yaml", document=0, line=1))
+        >>> str(m.ref), str(m.origin)
+        ('ConfigMap c', 'app/cm.yaml:1 (document 0)')
     """
 
     obj: JSONObject
@@ -146,4 +164,4 @@ class Manifest:
             return NotImplemented
         return self.obj == other.obj and self.origin == other.origin
 
-    __hash__ = None  # type: ignore[assignment]  # mutable payload
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable payload

@@ -43,6 +43,11 @@ class ApplyMode(enum.Enum):
     ``--server-side`` (a three-way patch against the last-applied annotation);
     ``CREATE`` fails when the object exists; ``REPLACE`` writes the whole
     object over the live one (an update with optimistic locking).
+
+    Example:
+
+        >>> ApplyMode("client-side") is ApplyMode.CLIENT_SIDE
+        True
     """
 
     SERVER_SIDE = "server-side"
@@ -52,7 +57,13 @@ class ApplyMode(enum.Enum):
 
 
 class Action(enum.Enum):
-    """What an operation did to one object."""
+    """What an operation did to one object.
+
+    Example:
+
+        >>> [a.value for a in (Action.CREATED, Action.UNCHANGED, Action.FAILED)]
+        ['created', 'unchanged', 'failed']
+    """
 
     CREATED = "created"
     CONFIGURED = "configured"
@@ -64,7 +75,13 @@ class Action(enum.Enum):
 
 
 class Propagation(enum.Enum):
-    """The deletion propagation policy (what happens to dependents)."""
+    """The deletion propagation policy (what happens to dependents).
+
+    Example:
+
+        >>> Propagation.FOREGROUND.value  # the propagationPolicy the API server receives
+        'Foreground'
+    """
 
     BACKGROUND = "Background"
     FOREGROUND = "Foreground"
@@ -118,6 +135,13 @@ class ApplyResult:
         message: the server's message, or why nothing was sent.
         error: the typed error of a failure.
         dry_run: True when nothing was persisted.
+
+    Example:
+
+        >>> from reconcile.objects import ObjectRef
+        >>> r = ApplyResult(ObjectRef("v1", "ConfigMap", "c", "d"), Action.CONFIGURED, status=200)
+        >>> r.changed, r.raise_for_error() is r
+        (True, True)
     """
 
     ref: ObjectRef
@@ -142,7 +166,13 @@ class ApplyResult:
 
 @attrs.frozen(slots=True)
 class WatchEvent:
-    """One change seen by a watch: ``ADDED``, ``MODIFIED`` or ``DELETED``."""
+    """One change seen by a watch: ``ADDED``, ``MODIFIED`` or ``DELETED``.
+
+    Example:
+
+        >>> WatchEvent("ADDED", {"kind": "ConfigMap"}).type
+        'ADDED'
+    """
 
     type: str
     object: JSONObject
@@ -160,6 +190,17 @@ class Applier(Protocol):
     ``apply`` and ``delete`` raise the typed errors of :mod:`reconcile.errors`;
     ``apply_all`` never raises for one object, it reports ``Action.FAILED``
     with the error in the result.
+
+    Example:
+
+        >>> import anyio
+        >>> from reconcile.cluster import InMemoryCluster
+        >>> async def demo(applier: Applier) -> str:
+        ...     result = await applier.apply({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                                   "metadata": {"name": "c", "namespace": "default"}})
+        ...     return result.action.value
+        >>> anyio.run(demo, InMemoryCluster())
+        'created'
     """
 
     field_manager: str

@@ -57,6 +57,12 @@ class Differ(Protocol):
     """Decides drift for objects: one of the four plug points of ``reconcile``.
 
     ``desired`` None is a prune, ``live`` None a create; both None is an error.
+
+    Example:
+
+        >>> from reconcile.diff import DefaultDiffer
+        >>> isinstance(DefaultDiffer(), Differ)
+        True
     """
 
     def diff(self, desired: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> ObjectDiff:
@@ -81,6 +87,15 @@ class DifferStatistics:
         fast_in_sync: in-sync verdicts proven on the fast path (no prediction).
         predicted: full server-side apply predictions.
         client_side: client-side (three-way patch) diffs.
+
+    Example:
+
+        >>> from reconcile.diff import DefaultDiffer
+        >>> differ = DefaultDiffer()
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+        >>> _ = differ.diff(cm, None)
+        >>> isinstance(differ.statistics(), DifferStatistics)
+        True
     """
 
     objects: int = 0
@@ -259,8 +274,8 @@ class DefaultDiffer:
         self.manager = manager
         self.mode: Mode = mode
         self.force = force
-        self.ignore = tuple(ignore)
-        self.registry = registry if registry is not None else builtin()
+        self.ignore: tuple[IgnoreRule, ...] = tuple(ignore)
+        self.registry: SchemaRegistry = registry if registry is not None else builtin()
         self._sets: dict[bytes, Any] = {}
         self._memo: dict[tuple[bytes, str, str, str, bool], ObjectDiff] | None = (
             {} if remember else None

@@ -32,6 +32,11 @@ class FieldChange:
         before: the live value (None when the field is added).
         after: the value after the apply (None when the field is removed).
         manager: the field manager that owns the live value, when one does.
+
+    Example:
+
+        >>> FieldChange(".spec.replicas", 2, 3, "gitops").to_json()
+        {'path': '.spec.replicas', 'before': 2, 'after': 3, 'manager': 'gitops'}
     """
 
     path: str
@@ -215,6 +220,17 @@ class ObjectDiff:
             server-side apply without force would be refused with 409.
         ownership_changed: the apply would change who owns which field, though
             no value changes.
+
+    Example:
+
+        >>> from reconcile.diff import DefaultDiffer
+        >>> desired = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+        ...            "data": {"a": "1"}}
+        >>> d = DefaultDiffer().diff(desired, None)
+        >>> d.action, d.in_sync, str(d.ref), d.content_type
+        ('create', False, 'ConfigMap c', 'application/apply-patch+yaml')
+        >>> d.to_json()["action"]
+        'create'
     """
 
     ref: ObjectRef

@@ -140,7 +140,13 @@ APPLYSET_ADDITIONAL_NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
 
 
 class HookPhase(enum.Enum):
-    """When a hook runs (the values of :data:`HOOK`)."""
+    """When a hook runs (the values of :data:`HOOK`).
+
+    Example:
+
+        >>> HookPhase("pre-sync")
+        <HookPhase.PRE_SYNC: 'pre-sync'>
+    """
 
     PRE_SYNC = "pre-sync"
     POST_SYNC = "post-sync"
@@ -148,7 +154,13 @@ class HookPhase(enum.Enum):
 
 
 class HookDeletePolicy(enum.Enum):
-    """When a hook object is deleted (the values of :data:`HOOK_DELETE_POLICY`)."""
+    """When a hook object is deleted (the values of :data:`HOOK_DELETE_POLICY`).
+
+    Example:
+
+        >>> HookDeletePolicy("hook-succeeded")
+        <HookDeletePolicy.HOOK_SUCCEEDED: 'hook-succeeded'>
+    """
 
     BEFORE_HOOK_CREATION = "before-hook-creation"
     HOOK_SUCCEEDED = "hook-succeeded"
@@ -162,6 +174,11 @@ class ObjectPolicy(enum.Enum):
     ``MERGE``: apply without forcing; fields other managers own are left to them.
     ``CREATE_ONLY``: create the object when missing, never update it afterwards.
     ``IGNORE``: neither apply nor prune nor report drift; the object is only listed.
+
+    Example:
+
+        >>> ObjectPolicy("create-only")
+        <ObjectPolicy.CREATE_ONLY: 'create-only'>
     """
 
     OVERRIDE = "override"

@@ -14,7 +14,8 @@ Example:
     >>> from reconcile.engine.reconciler import Reconciler
     >>> from reconcile.engine.blocking import BlockingReconciler
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "cm.yaml").write_text("apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n")
+    >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
     >>> r = Reconciler("nb", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
     ...                InMemoryCluster())
     >>> with BlockingReconciler(r) as sync_r:
@@ -40,6 +41,20 @@ class BlockingReconciler:
 
     Attributes:
         reconciler: the wrapped async reconciler.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile import InMemoryCluster, LocalSource, YamlRenderer
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
+        >>> from reconcile import Reconciler
+        >>> r = Reconciler("demo", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
+        ...                InMemoryCluster())
+        >>> with BlockingReconciler(r) as blocking:
+        ...     blocking.sync().ready, blocking.plan().in_sync
+        (True, True)
     """
 
     def __init__(self, reconciler: Reconciler, *, backend: str = "asyncio") -> None:

@@ -69,7 +69,13 @@ SCHEDULE_WINDOW = dt.timedelta(seconds=15)
 
 
 class Status(enum.Enum):
-    """The kstatus statuses."""
+    """The kstatus statuses.
+
+    Example:
+
+        >>> Status("InProgress") is Status.IN_PROGRESS
+        True
+    """
 
     #: The object is fully reconciled and its controller reports it ready.
     CURRENT = "Current"
@@ -87,7 +93,13 @@ class Status(enum.Enum):
 
 @attrs.frozen
 class Condition:
-    """A kstatus-style condition (``Reconciling`` or ``Stalled``) explaining a result."""
+    """A kstatus-style condition (``Reconciling`` or ``Stalled``) explaining a result.
+
+    Example:
+
+        >>> HealthResult.failed("ProgressDeadlineExceeded", "rollout stuck").conditions[0].type
+        'Stalled'
+    """
 
     type: str
     status: str
@@ -521,6 +533,18 @@ def compute(
     Raises:
         HealthError: a user check raised; the error names the object and
             chains the original exception.
+
+    Example:
+
+        >>> deploy = {"apiVersion": "apps/v1", "kind": "Deployment",
+        ...           "metadata": {"name": "web", "generation": 2},
+        ...           "spec": {"replicas": 2},
+        ...           "status": {"observedGeneration": 1}}
+        >>> result = compute(deploy)
+        >>> result.status, result.reason
+        (<Status.IN_PROGRESS: 'InProgress'>, 'LatestGenerationNotObserved')
+        >>> compute(None).status
+        <Status.NOT_FOUND: 'NotFound'>
     """
     if obj is None:
         return HealthResult(Status.NOT_FOUND, "Resource not found")

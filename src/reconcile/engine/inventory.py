@@ -106,6 +106,17 @@ class InventoryError(ReconcileError):
     """An inventory parent is malformed, or belongs to another tool or ApplySet.
 
     ``ref`` names the parent; ``path`` the offending label, annotation or data key.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "inv", "d")
+        >>> obj = encode(Inventory(parent))
+        >>> obj["metadata"]["annotations"]["applyset.kubernetes.io/tooling"] = "helm/v3"
+        >>> try:
+        ...     decode(obj)
+        ... except InventoryError as err:
+        ...     print(err.path)
+        metadata.annotations.applyset.kubernetes.io/tooling
     """
 
 
@@ -128,6 +139,12 @@ class ApplySetParent:
 
     kubectl accepts ConfigMap and Secret parents without further setup (custom
     resource parents need a labelled CRD); the namespace is required.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "shop-inventory", "shop")
+        >>> str(parent.ref), parent.id.startswith("applyset-")
+        ('ConfigMap shop/shop-inventory', True)
     """
 
     kind: Literal["ConfigMap", "Secret"]
@@ -162,6 +179,13 @@ class Inventory:
         members: the member references (identity ignores the API version).
         reconciler: the owning reconciler's name, written as an annotation.
         depends_on: the reconcilers this one depends on, written as an annotation.
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("ConfigMap", "inv", "d"),
+        ...                 frozenset({ObjectRef("v1", "ConfigMap", "c", "d")}), reconciler="shop")
+        >>> decode(encode(inv)) == inv
+        True
     """
 
     parent: ApplySetParent
@@ -203,6 +227,11 @@ def decode_members(text: str, *, parent: ObjectRef | None = None) -> frozenset[O
 
     Raises:
         InventoryError: the text is not such an array (naming the parent and entry).
+
+    Example:
+
+        >>> decode_members('[{"apiVersion": "v1", "kind": "ConfigMap", "name": "c"}]')
+        frozenset({ObjectRef(api_version='v1', kind='ConfigMap', name='c', namespace=None)})
     """
     path = f"data.{DATA_KEY}"
     try:
@@ -257,6 +286,14 @@ def with_member_label(obj: Mapping[str, Any], parent: ApplySetParent) -> JSONObj
 
     Raises:
         InventoryError: the object already claims another ApplySet.
+
+    Example:
+
+        >>> parent = ApplySetParent("ConfigMap", "inv", "d")
+        >>> obj = with_member_label({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                          "metadata": {"name": "c"}}, parent)
+        >>> obj["metadata"]["labels"]["applyset.kubernetes.io/part-of"] == parent.id
+        True
     """
     meta = dict(obj.get("metadata") or {})
     labels = dict(meta.get("labels") or {})
@@ -295,6 +332,15 @@ def encode(inventory: Inventory) -> JSONObject:
     The result is a complete object for a server-side apply: ApplySet labels
     and annotations, and the member list under ``data.inventory`` (base64 for
     a Secret, as the API stores it).
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("ConfigMap", "inv", "d"),
+        ...                 frozenset({ObjectRef("apps/v1", "Deployment", "web", "d")}))
+        >>> obj = encode(inv)
+        >>> annotations = obj["metadata"]["annotations"]
+        >>> obj["kind"], annotations["applyset.kubernetes.io/contains-group-kinds"]
+        ('ConfigMap', 'Deployment.apps')
     """
     parent = inventory.parent
     members = inventory.members
@@ -339,6 +385,12 @@ def decode(obj: Mapping[str, Any]) -> Inventory:
         InventoryError: not a ConfigMap/Secret parent, a wrong id, another
             tool's ApplySet, or a malformed member list; the error names the
             parent and the label, annotation or key.
+
+    Example:
+
+        >>> inv = Inventory(ApplySetParent("Secret", "inv", "d"))
+        >>> decode(encode(inv)).members
+        frozenset()
     """
     ref = ObjectRef.from_object(obj)
     if ref.group != "" or ref.kind not in ("ConfigMap", "Secret"):
@@ -437,6 +489,23 @@ class ObjectClient(Protocol):
     """The smallest client the inventory store needs: one object at a time.
 
     The Applier (or a thin adapter over kubernetes-asyncio) implements it.
+
+    Example:
+
+        >>> import anyio
+        >>> class Objects:  # an ObjectClient over a dict
+        ...     def __init__(self):
+        ...         self.objects = {}
+        ...     async def get(self, ref):
+        ...         return self.objects.get(ref)
+        ...     async def apply(self, obj):
+        ...         self.objects[ObjectRef.from_object(obj)] = obj
+        ...         return obj
+        ...     async def delete(self, ref):
+        ...         self.objects.pop(ref, None)
+        >>> client: ObjectClient = Objects()
+        >>> anyio.run(client.get, ObjectRef("v1", "ConfigMap", "missing", "d")) is None
+        True
     """
 
     async def get(self, ref: ObjectRef) -> JSONObject | None:
@@ -465,6 +534,30 @@ class InventoryStore:
 
     Each write is a complete object applied at once, so a crash leaves either
     the previous or the next inventory, never a mix.
+
+    Example:
+
+        >>> import anyio
+        >>> class Objects:  # an ObjectClient over a dict
+        ...     def __init__(self):
+        ...         self.objects = {}
+        ...     async def get(self, ref):
+        ...         return self.objects.get(ref)
+        ...     async def apply(self, obj):
+        ...         self.objects[ObjectRef.from_object(obj)] = obj
+        ...         return obj
+        ...     async def delete(self, ref):
+        ...         self.objects.pop(ref, None)
+        >>> a, b = ObjectRef("v1", "ConfigMap", "a", "d"), ObjectRef("v1", "ConfigMap", "b", "d")
+        >>> store = InventoryStore(Objects(), ApplySetParent("ConfigMap", "inv", "d"))
+        >>> async def two_passes():
+        ...     await store.begin({a, b})      # first pass: a and b
+        ...     await store.finish(pruned_ok=())
+        ...     during = await store.begin({a})  # second pass: b left Git
+        ...     after = await store.finish(pruned_ok={b})
+        ...     return sorted(r.name for r in during.members), sorted(r.name for r in after.members)
+        >>> anyio.run(two_passes)
+        (['a', 'b'], ['a'])
     """
 
     def __init__(
@@ -478,7 +571,7 @@ class InventoryStore:
         self.client = client
         self.parent = parent
         self.reconciler = reconciler
-        self.depends_on = tuple(depends_on)
+        self.depends_on: tuple[str, ...] = tuple(depends_on)
         self._current: frozenset[ObjectRef] | None = None
 
     async def load(self) -> Inventory:

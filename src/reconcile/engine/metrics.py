@@ -24,10 +24,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconcile.engine.results import SyncResult
 from reconcile.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["PrometheusMetrics"]
 
@@ -37,6 +40,16 @@ class PrometheusMetrics:
 
     Args:
         registry: a ``prometheus_client.CollectorRegistry`` (the default registry when None).
+
+    Example:
+
+        >>> from prometheus_client import CollectorRegistry
+        >>> from reconcile.engine.results import SyncResult, condition
+        >>> registry = CollectorRegistry()
+        >>> metrics = PrometheusMetrics(registry=registry)
+        >>> metrics(SyncResult("shop", "r1", (condition("Ready", False, "Failed", "x"),)))
+        >>> registry.get_sample_value("reconcile_ready", {"reconciler": "shop"})
+        0.0
     """
 
     def __init__(self, *, registry: Any = None) -> None:
@@ -47,19 +60,19 @@ class PrometheusMetrics:
                 "metrics need the extra: pip install 'reconcile[metrics]'"
             ) from exc
         kwargs: dict[str, Any] = {"registry": registry} if registry is not None else {}
-        self.duration = prom.Histogram(
+        self.duration: Histogram = prom.Histogram(
             "reconcile_duration_seconds",
             "Time spent in each phase of a pass",
             ["reconciler", "phase"],
             **kwargs,
         )
-        self.drifted = prom.Gauge(
+        self.drifted: Gauge = prom.Gauge(
             "reconcile_drifted_objects", "Objects found drifted", ["reconciler"], **kwargs
         )
-        self.failures = prom.Counter(
+        self.failures: Counter = prom.Counter(
             "reconcile_failures", "Failed passes", ["reconciler"], **kwargs
         )
-        self.ready = prom.Gauge(
+        self.ready: Gauge = prom.Gauge(
             "reconcile_ready", "1 when the last pass was Ready", ["reconciler"], **kwargs
         )
 

@@ -90,7 +90,13 @@ _ADMISSION = "admissionregistration.k8s.io"
 
 
 class StageName(enum.Enum):
-    """The three stages, in apply order."""
+    """The three stages, in apply order.
+
+    Example:
+
+        >>> [s.value for s in StageName]
+        ['foundation', 'classes', 'resources']
+    """
 
     FOUNDATION = "foundation"
     CLASSES = "classes"
@@ -179,7 +185,13 @@ def _sort_key(ref: ObjectRef) -> _Key:
 
 
 class WaitCondition(enum.Enum):
-    """What the applier waits for at the end of a stage."""
+    """What the applier waits for at the end of a stage.
+
+    Example:
+
+        >>> WaitCondition.ESTABLISHED.value
+        'Established'
+    """
 
     #: A CustomResourceDefinition's ``Established`` condition is True.
     ESTABLISHED = "Established"
@@ -189,7 +201,20 @@ class WaitCondition(enum.Enum):
 
 @attrs.frozen
 class Wait:
-    """Wait for ``ref`` to reach ``condition`` before the next stage."""
+    """Wait for ``ref`` to reach ``condition`` before the next stage.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> crd = Manifest({"apiVersion": "apiextensions.k8s.io/v1",
+        ...                 "kind": "CustomResourceDefinition",
+        ...                 "metadata": {"name": "widgets.example.com"}})
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                "metadata": {"name": "c", "namespace": "d"}})
+        >>> p = plan([cm, crd])
+        >>> [str(w) for w in p.stages[0].wait_for]
+        ['apiextensions.k8s.io/CustomResourceDefinition widgets.example.com is Established']
+    """
 
     ref: ObjectRef
     condition: WaitCondition
@@ -200,7 +225,21 @@ class Wait:
 
 @attrs.frozen
 class Wave:
-    """Objects applied together; the next wave starts when these are applied and healthy."""
+    """Objects applied together; the next wave starts when these are applied and healthy.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> crd = Manifest({"apiVersion": "apiextensions.k8s.io/v1",
+        ...                 "kind": "CustomResourceDefinition",
+        ...                 "metadata": {"name": "widgets.example.com"}})
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                "metadata": {"name": "c", "namespace": "d"}})
+        >>> p = plan([cm, crd])
+        >>> wave = p.stages[1].waves[0]
+        >>> wave.number, [str(m.ref) for m in wave.manifests]
+        (0, ['ConfigMap d/c'])
+    """
 
     number: int
     manifests: tuple[Manifest, ...]
@@ -208,7 +247,20 @@ class Wave:
 
 @attrs.frozen
 class Stage:
-    """One stage: its waves in order, and what to wait for before the next stage."""
+    """One stage: its waves in order, and what to wait for before the next stage.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> crd = Manifest({"apiVersion": "apiextensions.k8s.io/v1",
+        ...                 "kind": "CustomResourceDefinition",
+        ...                 "metadata": {"name": "widgets.example.com"}})
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                "metadata": {"name": "c", "namespace": "d"}})
+        >>> p = plan([cm, crd])
+        >>> [(s.name.value, len(s.manifests)) for s in p.stages]
+        [('foundation', 1), ('resources', 1)]
+    """
 
     name: StageName
     waves: tuple[Wave, ...]
@@ -222,7 +274,18 @@ class Stage:
 
 @attrs.frozen
 class Hook:
-    """A hook object: when it runs, and when it is deleted."""
+    """A hook object: when it runs, and when it is deleted.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> job = Manifest({"apiVersion": "batch/v1", "kind": "Job",
+        ...                 "metadata": {"name": "migrate", "namespace": "d",
+        ...                              "annotations": {"reconcile.dev/hook": "pre-sync"}}})
+        >>> (hook,) = plan([job]).hooks
+        >>> hook.phases, hook.wave
+        ((<HookPhase.PRE_SYNC: 'pre-sync'>,), 0)
+    """
 
     manifest: Manifest
     phases: tuple[HookPhase, ...]
@@ -238,6 +301,18 @@ class Plan:
         stages: the stages that have objects, in apply order.
         hooks: every hook, ordered by wave, kind and name.
         prunes: references to delete, in reverse apply order.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> crd = Manifest({"apiVersion": "apiextensions.k8s.io/v1",
+        ...                 "kind": "CustomResourceDefinition",
+        ...                 "metadata": {"name": "widgets.example.com"}})
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                "metadata": {"name": "c", "namespace": "d"}})
+        >>> p = plan([cm, crd])
+        >>> [str(r) for r in p.refs]
+        ['apiextensions.k8s.io/CustomResourceDefinition widgets.example.com', 'ConfigMap d/c']
     """
 
     stages: tuple[Stage, ...]
@@ -283,6 +358,20 @@ def plan(manifests: Iterable[Manifest], *, prune: Iterable[ObjectRef | Manifest]
         ManifestValidationError: an annotation value is invalid (the error names
             the object, its origin and the annotation).
         DuplicateObjectError: two manifests have the same identity.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> crd = Manifest({"apiVersion": "apiextensions.k8s.io/v1",
+        ...                 "kind": "CustomResourceDefinition",
+        ...                 "metadata": {"name": "widgets.example.com"}})
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                "metadata": {"name": "c", "namespace": "d"}})
+        >>> p = plan([cm, crd])
+        >>> from reconcile.objects import ObjectRef
+        >>> old = ObjectRef("v1", "Secret", "gone", "d")
+        >>> [str(r) for r in plan([cm, crd], prune=[old]).prunes]
+        ['Secret d/gone']
     """
     seen: dict[ObjectRef, Manifest] = {}
     grouped: dict[StageName, dict[int, list[tuple[_Key, ObjectRef, Manifest]]]] = {}
@@ -366,10 +455,18 @@ class DependencyCycleError(ConfigurationError):
 
     Attributes:
         cycle: the names in the cycle, the first repeated at the end.
+
+    Example:
+
+        >>> try:
+        ...     order_reconcilers({"a": ["b"], "b": ["a"]})
+        ... except DependencyCycleError as err:
+        ...     print(err.cycle)
+        ('a', 'b', 'a')
     """
 
     def __init__(self, cycle: Sequence[str]) -> None:
-        self.cycle = tuple(cycle)
+        self.cycle: tuple[str, ...] = tuple(cycle)
         super().__init__("dependsOn has a cycle: " + " -> ".join(self.cycle))
 
 

@@ -105,11 +105,12 @@ from reconcile.errors import (
 )
 from reconcile.objects import JSONObject, Manifest, ObjectRef, Origin
 from reconcile.render import Renderer, Validation, builtin_scope, finalize
+from reconcile.schema import SchemaRegistry
 from reconcile.sources import Artifact, Source
 
 __all__ = ["Callback", "DriftMode", "Observer", "Reconciler", "sync_all", "verify_signature"]
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 #: A function called with every result (sync or async): metrics, notifications...
 Callback = Callable[[SyncResult], "Awaitable[None] | None"]
@@ -120,7 +121,13 @@ Observer = Callable[[str, Any], None]
 
 
 class DriftMode(enum.Enum):
-    """What a pass does about live objects that differ from the desired state."""
+    """What a pass does about live objects that differ from the desired state.
+
+    Example:
+
+        >>> DriftMode("report-only") is DriftMode.REPORT_ONLY
+        True
+    """
 
     #: Re-apply: the cluster is made to match (the default).
     SELF_HEAL = "self-heal"
@@ -206,6 +213,22 @@ class Reconciler:
         callbacks: called with every :class:`SyncResult`.
         depends_on: names of reconcilers this one depends on (recorded on the parent).
         concurrency: how many objects are read or written at once.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile import InMemoryCluster, LocalSource, YamlRenderer
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
+        >>> r = Reconciler("demo", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
+        ...                InMemoryCluster())
+        >>> len(anyio.run(r.plan).creates)
+        1
+        >>> anyio.run(r.sync).counts()
+        {'created': 1}
+        >>> anyio.run(r.sync).counts()
+        {'unchanged': 1}
     """
 
     def __init__(
@@ -244,8 +267,16 @@ class Reconciler:
         self.renderer = renderer
         self.applier = applier
         self.namespace = namespace
-        self.parent = inventory or ApplySetParent("ConfigMap", f"{name}-inventory", namespace)
-        self.differ: Differ = differ or DefaultDiffer(manager=applier.field_manager)
+        self.parent: ApplySetParent = inventory or ApplySetParent(
+            "ConfigMap", f"{name}-inventory", namespace
+        )
+        # The differ learns custom resources' schemas where the applier does (CRDs it
+        # applied), so that its predictions match the cluster's for custom resources.
+        schemas = getattr(applier, "schemas", None)
+        self.differ: Differ = differ or DefaultDiffer(
+            manager=applier.field_manager,
+            registry=schemas if isinstance(schemas, SchemaRegistry) else None,
+        )
         self.prune = prune
         self.allow_empty = allow_empty
         self.drift = drift
@@ -258,11 +289,11 @@ class Reconciler:
         self.poll_interval = poll_interval
         self.backoff = backoff
         self.events = events
-        self.callbacks = list(callbacks)
-        self.limiter = anyio.CapacityLimiter(concurrency)
-        self.observers = list(observers)
-        self.depends_on = tuple(depends_on)
-        self.store = InventoryStore(
+        self.callbacks: list[Callback] = list(callbacks)
+        self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
+        self.observers: list[Observer] = list(observers)
+        self.depends_on: tuple[str, ...] = tuple(depends_on)
+        self.store: InventoryStore = InventoryStore(
             _ApplierObjects(applier), self.parent, reconciler=name, depends_on=self.depends_on
         )
         self.last_result: SyncResult | None = None
@@ -981,10 +1012,12 @@ class Reconciler:
         No failure: the interval, plus or minus ``jitter``. Failures: the first
         backoff delay doubled per failure, up to the largest.
 
-        >>> r = Reconciler.__new__(Reconciler)
-        >>> r.interval, r.jitter, r.backoff = 60.0, 0.0, (1.0, 10.0)
-        >>> [r.next_delay(n) for n in range(6)]
-        [60.0, 1.0, 2.0, 4.0, 8.0, 10.0]
+        Example:
+
+            >>> r = Reconciler.__new__(Reconciler)
+            >>> r.interval, r.jitter, r.backoff = 60.0, 0.0, (1.0, 10.0)
+            >>> [r.next_delay(n) for n in range(6)]
+            [60.0, 1.0, 2.0, 4.0, 8.0, 10.0]
         """
         if failures:
             first, largest = self.backoff
@@ -1114,6 +1147,18 @@ async def sync_all(reconcilers: Sequence[Reconciler]) -> dict[str, SyncResult]:
     Raises:
         ConfigurationError: a dependency names an unknown reconciler.
         DependencyCycleError: the dependencies form a cycle.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile import InMemoryCluster, LocalSource, YamlRenderer
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (d / "cm.yaml").write_text(cm)
+        >>> r = Reconciler("demo", LocalSource(d, cache_dir=tempfile.mkdtemp()), YamlRenderer(),
+        ...                InMemoryCluster())
+        >>> sorted(anyio.run(sync_all, [r]))
+        ['demo']
     """
     by_name = {r.name: r for r in reconcilers}
     results: dict[str, SyncResult] = {}

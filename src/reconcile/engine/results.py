@@ -49,7 +49,13 @@ __all__ = [
 
 
 class Outcome(enum.Enum):
-    """What a pass did (or, in a plan or a report-only pass, would do) to one object."""
+    """What a pass did (or, in a plan or a report-only pass, would do) to one object.
+
+    Example:
+
+        >>> Outcome("drifted") is Outcome.DRIFTED
+        True
+    """
 
     CREATED = "created"
     CONFIGURED = "configured"
@@ -71,7 +77,13 @@ ConditionStatus = str
 
 @attrs.frozen
 class ReconcileCondition:
-    """A kstatus-style condition of a reconciler (``Ready``, ``Reconciling``, ``Stalled``)."""
+    """A kstatus-style condition of a reconciler (``Ready``, ``Reconciling``, ``Stalled``).
+
+    Example:
+
+        >>> ReconcileCondition("Ready", "True", "Succeeded", "applied r1").to_json()["status"]
+        'True'
+    """
 
     type: str
     status: ConditionStatus
@@ -89,7 +101,13 @@ class ReconcileCondition:
 
 
 def condition(type_: str, status: bool, reason: str, message: str) -> ReconcileCondition:
-    """A condition with ``status`` ``"True"`` or ``"False"``."""
+    """A condition with ``status`` ``"True"`` or ``"False"``.
+
+    Example:
+
+        >>> condition("Stalled", False, "Succeeded", "")
+        ReconcileCondition(type='Stalled', status='False', reason='Succeeded', message='')
+    """
     return ReconcileCondition(type_, "True" if status else "False", reason, message)
 
 
@@ -104,6 +122,13 @@ class ObjectOutcome:
         health: the live object's health after the pass, when checked.
         message: details for humans (the error, the conflicting owner...).
         origin: where the desired manifest came from.
+
+    Example:
+
+        >>> from reconcile.objects import ObjectRef
+        >>> o = ObjectOutcome(ObjectRef("v1", "ConfigMap", "c", "d"), Outcome.CREATED)
+        >>> o.to_json()["outcome"]
+        'created'
     """
 
     ref: ObjectRef
@@ -151,6 +176,13 @@ class ReconcilePlan:
         prunes: objects in the inventory and no longer desired, in prune order.
         conflicts: objects another reconciler claims, with the reason.
         skipped: objects left alone by their policy annotation.
+
+    Example:
+
+        >>> ReconcilePlan("main@sha1:1a2b").in_sync
+        True
+        >>> sorted(ReconcilePlan("main@sha1:1a2b").to_json())[:3]
+        ['changes', 'conflicts', 'creates']
     """
 
     revision: str
@@ -225,6 +257,13 @@ class SyncResult:
             ``apply``, ``health``, ``prune``, ``total``).
         error: the error that stopped the pass, if any.
         dry_run: True when nothing was written.
+
+    Example:
+
+        >>> result = SyncResult("shop", "main@sha1:1a2b",
+        ...                     (condition("Ready", True, "Succeeded", "applied"),))
+        >>> result.ready, result.stalled, result.counts()
+        (True, False, {})
     """
 
     name: str

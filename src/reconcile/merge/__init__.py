@@ -97,7 +97,15 @@ _CONTENT_TYPES = {
 
 
 class ApplyPatch(NamedTuple):
-    """A patch with its type: ``"strategic"`` or ``"merge"`` (JSON merge patch)."""
+    """A patch with its type: ``"strategic"`` or ``"merge"`` (JSON merge patch).
+
+    Example:
+
+        >>> ApplyPatch("merge", {"spec": {"size": 2}}).content_type
+        'application/merge-patch+json'
+        >>> ApplyPatch("strategic", {}).in_sync
+        True
+    """
 
     type: Literal["strategic", "merge"]
     patch: dict[str, Any]
@@ -129,6 +137,13 @@ def create_apply_patch(
 
     Raises:
         MergeError: ``modified`` has no apiVersion/kind, or a patch cannot be made.
+
+    Example:
+
+        >>> last = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1", "b": "2"}}
+        >>> desired = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}
+        >>> create_apply_patch(last, desired, last)  # b was removed from Git
+        ApplyPatch(type='strategic', patch={'data': {'b': None}})
     """
     if type(modified) is not dict:
         raise MergeError("the modified object is not a JSON object")

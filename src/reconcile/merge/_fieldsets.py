@@ -288,6 +288,13 @@ class FieldSet:
     Build one with :meth:`from_json`/:meth:`from_fields_v1` (what the server
     wrote) or :func:`fieldset_of` (an object under its schema). Supports ``|``,
     ``-``, ``&``, ``==``, ``<=`` and :meth:`paths`.
+
+    Example:
+
+        >>> a = FieldSet.from_fields_v1({"f:spec": {"f:replicas": {}}})
+        >>> b = FieldSet.from_fields_v1({"f:spec": {"f:replicas": {}, "f:paused": {}}})
+        >>> a <= b, (b - a) == a
+        (True, False)
     """
 
     __slots__ = ("_hash", "raw")

@@ -126,7 +126,14 @@ def normalize(
     schema: Node | None = None,
     registry: SchemaRegistry | None = None,
 ) -> dict[str, Any]:
-    """A copy of ``obj`` in the form where "no difference" means "not drift"."""
+    """A copy of ``obj`` in the form where "no difference" means "not drift".
+
+    Example:
+
+        >>> normalize({"apiVersion": "v1", "kind": "ConfigMap",
+        ...            "metadata": {"name": "c", "uid": "1", "annotations": {}}, "data": {}})
+        {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'c'}}
+    """
     node = schema if schema is not None else schema_for(obj, registry)
     out = {k: v for k, v in obj.items() if k != "status"}
     meta = out.get("metadata")
@@ -178,6 +185,14 @@ class IgnoreRule:
             any key or list item.
         managers: field managers whose fields are ignored (an HPA's
             ``spec.replicas``, a mutating webhook's injected sidecar).
+
+    Example:
+
+        >>> rule = IgnoreRule(group="apps", kind="Deployment", pointers=("/spec/replicas",))
+        >>> rule.matches({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}})
+        True
+        >>> rule.matches({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w"}})
+        False
     """
 
     group: str | None = None

@@ -69,7 +69,13 @@ def parse_quantity(text: str | int | float) -> tuple[Fraction, str]:
 
 
 def quantities_equal(a: str | int | float, b: str | int | float) -> bool:
-    """Whether two quantities have the same value (``"1000m"`` and ``"1"``)."""
+    """Whether two quantities have the same value (``"1000m"`` and ``"1"``).
+
+    Example:
+
+        >>> quantities_equal("1000m", "1"), quantities_equal("1Gi", "1G")
+        (True, False)
+    """
     if a == b:
         return True
     try:
@@ -81,7 +87,13 @@ def quantities_equal(a: str | int | float, b: str | int | float) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def canonical_quantity(text: str | int | float) -> str:
-    """The string the API server stores for a quantity."""
+    """The string the API server stores for a quantity.
+
+    Example:
+
+        >>> canonical_quantity("1000m"), canonical_quantity("1024Mi"), canonical_quantity("0.5")
+        ('1', '1Gi', '500m')
+    """
     value, fmt = parse_quantity(text)
     # Round up (away from zero) to nano precision, as Go does for inf.Dec.
     nanos = value * 10**9

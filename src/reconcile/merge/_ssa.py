@@ -126,7 +126,15 @@ def manager_key(entry: Mapping[str, Any]) -> ManagerKey:
 
 
 def schema_for(obj: Mapping[str, Any], registry: SchemaRegistry | None = None) -> Node:
-    """The schema of an object's kind, or ``ANY`` (JSON semantics) when unknown."""
+    """The schema of an object's kind, or ``ANY`` (JSON semantics) when unknown.
+
+    Example:
+
+        >>> schema_for({"apiVersion": "apps/v1", "kind": "Deployment"})
+        <Node struct apps.v1.Deployment>
+        >>> schema_for({"apiVersion": "example.com/v1", "kind": "Widget"}).kind
+        'any'
+    """
     reg = registry if registry is not None else builtin()
     node = reg.for_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
     return node if node is not None else ANY
@@ -597,6 +605,14 @@ class ApplyPrediction:
         changed: whether the object's content (not counting managedFields) changes.
         ownership_changed: whether any manager's field set changes.
         forced: whether ``force`` was given.
+
+    Example:
+
+        >>> from reconcile.merge import predict_apply
+        >>> p = predict_apply(None, {"apiVersion": "v1", "kind": "ConfigMap",
+        ...                          "metadata": {"name": "c"}, "data": {"a": "1"}}, "gitops")
+        >>> p.object["data"], [m["manager"] for m in p.managed_fields], p.conflicts
+        ({'a': '1'}, ['gitops'], ())
     """
 
     object: dict[str, Any] | None
@@ -666,6 +682,17 @@ def predict_apply(
         MergeError: the configuration or live object does not fit the schema
             (an undeclared field, a list-map item without its key, a malformed
             ``fieldsV1``); ``path`` names the field.
+
+    Example:
+
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+        ...       "data": {"a": "1"}}
+        >>> live = predict_apply(None, cm, "gitops").object
+        >>> edited = predict_apply(live, {**cm, "data": {"a": "2"}}, "kubectl", force=True).object
+        >>> predict_apply(edited, cm, "gitops").conflicts
+        (FieldConflict(manager='kubectl', path='.data.a'),)
+        >>> predict_apply(edited, cm, "gitops", force=True).object["data"]
+        {'a': '1'}
     """
     node = schema if schema is not None else schema_for(config, registry)
     cfg = _strip_config(config)

@@ -57,6 +57,17 @@ class ArtifactLike(Protocol):
 
     Any Source's Artifact satisfies it. ``revision`` must change whenever the
     content does (a commit id or a checksum): results are cached by it.
+
+    Example:
+
+        >>> import pathlib, tempfile, types
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (root / "cm.yaml").write_text(cm)
+        >>> artifact = types.SimpleNamespace(root=root, revision="r1")
+        >>> from reconcile.render import YamlRenderer
+        >>> [str(m.ref) for m in YamlRenderer().render_sync(artifact)]
+        ['ConfigMap c']
     """
 
     @property
@@ -72,7 +83,14 @@ class ArtifactLike(Protocol):
 
 @runtime_checkable
 class Renderer(Protocol):
-    """Turns an artifact into manifests."""
+    """Turns an artifact into manifests.
+
+    Example:
+
+        >>> from reconcile.render import FunctionRenderer, YamlRenderer
+        >>> isinstance(YamlRenderer(), Renderer), isinstance(FunctionRenderer(list), Renderer)
+        (True, True)
+    """
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """All manifests, in a stable order, or a RenderError (never a partial result)."""
@@ -85,7 +103,14 @@ class Renderer(Protocol):
 
 @runtime_checkable
 class PostRenderer(Protocol):
-    """Transforms rendered manifests (variable substitution, for example)."""
+    """Transforms rendered manifests (variable substitution, for example).
+
+    Example:
+
+        >>> from reconcile.render import Substitute
+        >>> isinstance(Substitute({"ENV": "prod"}), PostRenderer)
+        True
+    """
 
     async def transform(
         self, manifests: Sequence[Manifest], artifact: ArtifactLike
@@ -99,11 +124,25 @@ class PostRenderer(Protocol):
 
 
 class Chain:
-    """A renderer followed by post-renderers, each fed the previous output."""
+    """A renderer followed by post-renderers, each fed the previous output.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile, types
+        >>> from reconcile.render import Substitute, YamlRenderer
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> text = "kind: ConfigMap\\napiVersion: v1\\nmetadata: {name: c}\\n"
+        >>> text += "data:\\n  env: ${ENV}\\n"
+        >>> _ = (root / "cm.yaml").write_text(text)
+        >>> chain = Chain(YamlRenderer(), Substitute({"ENV": "prod"}))
+        >>> (m,) = anyio.run(chain.render, types.SimpleNamespace(root=root, revision="r1"))
+        >>> m.obj["data"]
+        {'env': 'prod'}
+    """
 
     def __init__(self, renderer: Renderer, *post: PostRenderer) -> None:
         self.renderer = renderer
-        self.post = tuple(post)
+        self.post: tuple[PostRenderer, ...] = tuple(post)
 
     def __repr__(self) -> str:
         return f"Chain({self.renderer!r}, *{self.post!r})"
@@ -135,8 +174,8 @@ class CachedRenderer:
         self._cache: collections.OrderedDict[tuple[str, str, str], tuple[Manifest, ...]] = (
             collections.OrderedDict()
         )
-        self.hits = 0
-        self.misses = 0
+        self.hits: int = 0
+        self.misses: int = 0
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """The cached result, or a fresh render (failures are not cached)."""
@@ -262,6 +301,14 @@ class Validation:
         default_namespace: set on namespaced objects that have none.
         require_namespace: a namespaced object without a namespace (after
             defaulting) is an error.
+
+    Example:
+
+        >>> from reconcile.objects import Manifest
+        >>> cm = Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
+        >>> (m,) = finalize([cm], Validation(default_namespace="shop"))
+        >>> m.obj["metadata"]["namespace"]
+        'shop'
     """
 
     scope: ScopeLookup = builtin_scope
@@ -360,6 +407,18 @@ def finalize(
             match the kind's scope.
         DuplicateObjectError: two manifests have the same identity; the error
             names both origins.
+
+    Example:
+
+        >>> from reconcile.errors import DuplicateObjectError
+        >>> from reconcile.objects import Manifest
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap",
+        ...       "metadata": {"name": "c", "namespace": "d"}}
+        >>> try:
+        ...     finalize([Manifest(cm), Manifest(cm)])
+        ... except DuplicateObjectError as err:
+        ...     print(type(err).__name__, err.ref)
+        DuplicateObjectError ConfigMap d/c
     """
     result = list(manifests)
     for m in result:

@@ -57,6 +57,15 @@ class FunctionRenderer:
             so results are cached per artifact revision only when you say the
             function is deterministic by passing a key.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> import anyio, types
+        >>> def objects(artifact):
+        ...     return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}]
+        >>> art = types.SimpleNamespace(root=".", revision="r1")
+        >>> [str(m.ref) for m in anyio.run(FunctionRenderer(objects).render, art)]
+        ['Namespace team-a']
     """
 
     def __init__(
@@ -68,7 +77,7 @@ class FunctionRenderer:
         validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         self.function = function
-        self.name = name or getattr(function, "__qualname__", None) or repr(function)
+        self.name: str = name or getattr(function, "__qualname__", None) or repr(function)
         self.key = key
         self.validation = validation
 

@@ -75,6 +75,13 @@ class HelmRenderer:
         timeout: seconds before helm is stopped.
         limits: bounds for the YAML helm prints.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> r = HelmRenderer("charts/web", release_name="web", namespace="shop",
+        ...                  values={"replicaCount": 2})
+        >>> r.values, r.include_crds
+        ({'replicaCount': 2}, True)
     """
 
     def __init__(
@@ -100,18 +107,18 @@ class HelmRenderer:
         self.chart = chart
         self.release_name = release_name
         self.namespace = namespace
-        self.values_files = tuple(values_files)
+        self.values_files: tuple[str, ...] = tuple(values_files)
         try:
             self._values_json = orjson.dumps(values or {}, option=orjson.OPT_SORT_KEYS)
         except TypeError as exc:
             raise ConfigurationError(f"inline Helm values are not JSON-compatible: {exc}") from exc
-        self.values = dict(values or {})
+        self.values: dict[str, Any] = dict(values or {})
         self.include_crds = include_crds
         self.kube_version = kube_version
-        self.api_versions = tuple(api_versions)
+        self.api_versions: tuple[str, ...] = tuple(api_versions)
         self.skip_tests = skip_tests
         self.helm = helm
-        self.extra_args = tuple(extra_args)
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
         self.timeout = timeout
         self.limits = limits
         self.validation = validation

@@ -67,6 +67,11 @@ class JsonnetRenderer:
             inside the artifact).
         max_stack: Jsonnet's stack depth limit.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> JsonnetRenderer("main.jsonnet", ext_vars={"env": "prod"}).ext_vars
+        {'env': 'prod'}
     """
 
     def __init__(
@@ -82,11 +87,11 @@ class JsonnetRenderer:
         validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         self.path = path
-        self.ext_vars = dict(ext_vars or {})
-        self.ext_code = dict(ext_code or {})
-        self.tla_vars = dict(tla_vars or {})
-        self.tla_code = dict(tla_code or {})
-        self.library_paths = tuple(library_paths)
+        self.ext_vars: dict[str, str] = dict(ext_vars or {})
+        self.ext_code: dict[str, str] = dict(ext_code or {})
+        self.tla_vars: dict[str, str] = dict(tla_vars or {})
+        self.tla_code: dict[str, str] = dict(tla_code or {})
+        self.library_paths: tuple[str, ...] = tuple(library_paths)
         self.max_stack = max_stack
         self.validation = validation
 

@@ -209,6 +209,11 @@ class KustomizeRenderer:
         timeout: seconds before the tool is stopped.
         limits: bounds for the YAML the tool prints and the files checked.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> KustomizeRenderer("overlays/prod", enable_helm=True).path
+        'overlays/prod'
     """
 
     def __init__(
@@ -227,7 +232,7 @@ class KustomizeRenderer:
         self.kustomize = kustomize
         self.allow_remote = allow_remote
         self.enable_helm = enable_helm
-        self.extra_args = tuple(extra_args)
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
         self.timeout = timeout
         self.limits = limits
         self.validation = validation

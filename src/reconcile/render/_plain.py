@@ -101,7 +101,17 @@ def load_manifests(
     *,
     limits: YamlLimits = DEFAULT_LIMITS,
 ) -> list[Manifest]:
-    """The manifests of one file, with origins relative to ``root``."""
+    """The manifests of one file, with origins relative to ``root``.
+
+    Example:
+
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> text = "kind: A\\napiVersion: v1\\nmetadata: {name: a}\\n---\\n"
+        >>> _ = (root / "two.yaml").write_text(text)
+        >>> [m.obj["kind"] for m in load_manifests(root / "two.yaml", root)]
+        ['A']
+    """
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
     size = path.stat().st_size
     if size > limits.max_file_bytes:
@@ -127,6 +137,16 @@ class YamlRenderer:
         recursive: descend into subdirectories.
         limits: size, alias and nesting bounds for the YAML loader.
         validation: scope and namespace rules.
+
+    Example:
+
+        >>> import pathlib, tempfile, types
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
+        >>> _ = (root / "cm.yaml").write_text(cm)
+        >>> artifact = types.SimpleNamespace(root=root, revision="r1")
+        >>> [str(m.origin) for m in YamlRenderer().render_sync(artifact)]
+        ['cm.yaml:1:1 (document 0)']
     """
 
     def __init__(
@@ -140,8 +160,8 @@ class YamlRenderer:
         validation: Validation = DEFAULT_VALIDATION,
     ) -> None:
         self.path = path
-        self.include = tuple(include)
-        self.exclude = tuple(exclude)
+        self.include: tuple[str, ...] = tuple(include)
+        self.exclude: tuple[str, ...] = tuple(exclude)
         self.recursive = recursive
         self.limits = limits
         self.validation = validation

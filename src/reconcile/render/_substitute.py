@@ -139,6 +139,11 @@ def substitute_text(text: str, variables: Mapping[str, str], *, strict: bool = F
     Raises:
         SubstitutionError: an undefined variable without a default in strict
             mode, or an expression this module does not support.
+
+    Example:
+
+        >>> substitute_text("host: ${HOST:=localhost}, env: ${ENV}", {"ENV": "prod"})
+        'host: localhost, env: prod'
     """
     try:
         return _substitute(text, variables, strict)
@@ -237,6 +242,13 @@ class Substitute:
             later ones overriding earlier ones.
         strict: an undefined variable without a default is an error.
         validation: the rules the substituted set is checked against again.
+
+    Example:
+
+        >>> s = Substitute({"REGION": "eu-west-1"},
+        ...                sources=[{"kind": "ConfigMap", "data": {"CLUSTER": "blue"}}])
+        >>> sorted(s.variables.items())
+        [('CLUSTER', 'blue'), ('REGION', 'eu-west-1')]
     """
 
     def __init__(

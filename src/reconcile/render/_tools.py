@@ -62,7 +62,13 @@ _STDERR_TAIL: Final = 4000
 
 
 def cache_dir() -> Path:
-    """``$RECONCILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/reconcile``, else ``~/.cache/reconcile``."""
+    """``$RECONCILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/reconcile``, else ``~/.cache/reconcile``.
+
+    Example:
+
+        >>> helm_cache_path("v3.16.0").relative_to(cache_dir()).parts
+        ('tools', 'helm-v3.16.0', 'helm')
+    """
     explicit = os.environ.get("RECONCILE_CACHE_DIR")
     if explicit:
         return Path(explicit)
@@ -71,12 +77,24 @@ def cache_dir() -> Path:
 
 
 def helm_cache_path(version: str = HELM_VERSION) -> Path:
-    """Where :func:`build_helm` puts the helm binary."""
+    """Where :func:`build_helm` puts the helm binary.
+
+    Example:
+
+        >>> helm_cache_path("v3.16.0").parts[-3:]
+        ('tools', 'helm-v3.16.0', 'helm')
+    """
     return cache_dir() / "tools" / f"helm-{version}" / "helm"
 
 
 def kustomize_cache_path(version: str = KUSTOMIZE_VERSION) -> Path:
-    """Where :func:`build_kustomize` puts the kustomize binary."""
+    """Where :func:`build_kustomize` puts the kustomize binary.
+
+    Example:
+
+        >>> kustomize_cache_path("v5.4.3").parts[-3:]
+        ('tools', 'kustomize-v5.4.3', 'kustomize')
+    """
     return cache_dir() / "tools" / f"kustomize-{version}" / "kustomize"
 
 
@@ -92,6 +110,15 @@ def find_helm(explicit: str | None = None) -> str:
 
     Raises:
         ToolError: none was found (the message says how to get one).
+
+    Example:
+
+        >>> from reconcile.errors import ToolError
+        >>> try:
+        ...     find_helm("/no/such/helm")
+        ... except ToolError as err:
+        ...     print(err)
+        helm binary '/no/such/helm' not found
     """
     for candidate in (explicit, os.environ.get("RECONCILE_HELM")):
         if candidate:
@@ -114,6 +141,15 @@ def find_kustomize(explicit: str | Sequence[str] | None = None) -> list[str]:
 
     Raises:
         ToolError: neither kustomize nor kubectl was found.
+
+    Example:
+
+        >>> from reconcile.errors import ToolError
+        >>> try:
+        ...     find_kustomize("/no/such/kustomize")
+        ... except ToolError as err:
+        ...     print(err.tool)
+        kustomize
     """
     if explicit is None:
         explicit = os.environ.get("RECONCILE_KUSTOMIZE") or None
@@ -200,6 +236,11 @@ def build_helm(version: str = HELM_VERSION, *, go: str = "go", timeout: float = 
 
     Raises:
         ToolError: Go is missing or the build failed (with the tail of its output).
+
+    Example:
+
+        >>> build_helm()  # doctest: +SKIP
+        PosixPath('/root/.cache/reconcile/tools/helm-v3.../helm')
     """
     ldflags = f"-s -w -X {HELM_MODULE}/internal/version.version={version}"
     return _go_build(
@@ -214,6 +255,11 @@ def build_kustomize(
 
     Raises:
         ToolError: Go is missing or the build failed (with the tail of its output).
+
+    Example:
+
+        >>> build_kustomize()  # doctest: +SKIP
+        PosixPath('/root/.cache/reconcile/tools/kustomize-v5.../kustomize')
     """
     ldflags = f"-s -w -X sigs.k8s.io/kustomize/api/provenance.version={version}"
     target = kustomize_cache_path(version)
@@ -225,6 +271,11 @@ def ensure_kustomize(*, build: bool = True) -> str:
 
     Raises:
         ToolError: none, and it could not be built.
+
+    Example:
+
+        >>> ensure_kustomize(build=False)  # doctest: +SKIP
+        '/usr/local/bin/kustomize'
     """
     found = shutil.which("kustomize") or _executable(kustomize_cache_path())
     if found:
@@ -239,6 +290,11 @@ def ensure_helm(explicit: str | None = None, *, build: bool = True) -> str:
 
     Raises:
         ToolError: no helm, and it could not be built.
+
+    Example:
+
+        >>> ensure_helm(build=False)  # doctest: +SKIP
+        '/usr/local/bin/helm'
     """
     try:
         return find_helm(explicit)
@@ -262,6 +318,13 @@ async def run_tool(
     Raises:
         ToolError: the binary is missing, timed out, or exited non-zero; the
             message ends with its standard error.
+
+    Example:
+
+        >>> import anyio, functools, sys
+        >>> command = [sys.executable, "-c", "print('rendered')"]
+        >>> anyio.run(functools.partial(run_tool, command, tool="python"))
+        b'rendered\\n'
     """
     full_env = dict(os.environ)
     if env:

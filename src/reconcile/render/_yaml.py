@@ -97,6 +97,15 @@ class YamlLimits:
         max_alias_nodes: how many nodes aliases may add to one document by
             expansion (a billion-laughs document needs billions).
         max_depth: the deepest nesting of mappings and sequences.
+
+    Example:
+
+        >>> from reconcile.errors import RenderError
+        >>> try:
+        ...     load_yaml("a: [[[[1]]]]", "deep.yaml", limits=YamlLimits(max_depth=3))
+        ... except RenderError as err:
+        ...     print(err)
+        deep.yaml:1:6 (document 0): nesting deeper than 3 levels
     """
 
     max_file_bytes: int = 64 * 1024 * 1024
@@ -109,7 +118,14 @@ DEFAULT_LIMITS: Final = YamlLimits()
 
 @attrs.frozen(slots=True)
 class LoadedDocument:
-    """One document of a stream: its value and where it starts (1-based line)."""
+    """One document of a stream: its value and where it starts (1-based line).
+
+    Example:
+
+        >>> doc = load_yaml("kind: ConfigMap\\n", "cm.yaml")[0]
+        >>> doc.value, doc.index, doc.line
+        ({'kind': 'ConfigMap'}, 0, 1)
+    """
 
     value: Any
     index: int
@@ -545,6 +561,11 @@ def load_yaml(
             a key is duplicated, a tag is unsupported, nesting is too deep.
         RenderSecurityError: the file is over the size limit, or aliases expand
             beyond the alias budget.
+
+    Example:
+
+        >>> [d.value["kind"] for d in load_yaml("kind: A\\n---\\nkind: B\\n", "two.yaml")]
+        ['A', 'B']
     """
     text = decode(data.encode("utf-8") if isinstance(data, str) else data, file, limits)
     try:

@@ -20,6 +20,13 @@ class FieldMeta:
             ``patchStrategy``), split on commas: ``("merge",)``, ``("merge", "retainKeys")``,
             ``("retainKeys",)``, ``("replace",)`` or ``()``.
         merge_key: ``x-kubernetes-patch-merge-key`` (``patchMergeKey``), or None.
+
+    Example:
+
+        >>> from reconcile.schema import for_kind
+        >>> meta = for_kind("v1", "Pod").field("spec").node.field("containers")
+        >>> meta.name, meta.patch_strategies, meta.merge_key
+        ('containers', ('merge',), 'name')
     """
 
     __slots__ = ("memo", "merge_key", "name", "node", "patch_strategies")
@@ -31,10 +38,10 @@ class FieldMeta:
         patch_strategies: tuple[str, ...] = (),
         merge_key: str | None = None,
     ) -> None:
-        self.name = name
-        self.node = node
-        self.patch_strategies = patch_strategies
-        self.merge_key = merge_key
+        self.name: str = name
+        self.node: Node = node
+        self.patch_strategies: tuple[str, ...] = patch_strategies
+        self.merge_key: str | None = merge_key
         #: a cache for algorithms that derive facts from the field's metadata
         self.memo: Any = None
 
@@ -67,6 +74,13 @@ class Node:
     Attributes:
         name: the type's name in the table (``"apps.v1.DeploymentSpec"``), or ``""``.
         map_type: ``x-kubernetes-map-type`` (``"atomic"``/``"granular"``) or None.
+
+    Example:
+
+        >>> from reconcile.schema import for_kind
+        >>> ports = for_kind("v1", "Service").field("spec").node.field("ports").node
+        >>> ports.kind, ports.list_type, ports.list_map_keys
+        ('list', 'map', ('port', 'protocol'))
     """
 
     __slots__ = (
@@ -102,15 +116,15 @@ class Node:
         fields: dict[str, FieldMeta] | None = None,
     ) -> None:
         self.kind: NodeKind = kind
-        self.name = name
-        self.items = items
-        self.values = values
-        self.list_type = list_type
-        self.list_map_keys = list_map_keys
-        self.map_type = map_type
-        self.quantity = quantity
-        self.int_or_string = int_or_string
-        self.strict = strict
+        self.name: str = name
+        self.items: Node | None = items
+        self.values: Node | None = values
+        self.list_type: str | None = list_type
+        self.list_map_keys: tuple[str, ...] = list_map_keys
+        self.map_type: str | None = map_type
+        self.quantity: bool = quantity
+        self.int_or_string: bool = int_or_string
+        self.strict: bool = strict
         self._fields: dict[str, FieldMeta] | None = fields
         #: a cache for algorithms that derive facts from the schema (keyed by their name)
         self.memo: dict[str, Any] = {}
@@ -191,7 +205,7 @@ class TypeTable:
     def __init__(self, types: Mapping[str, Any], *, strict: bool = True) -> None:
         self._types = types
         self._nodes: dict[str, Node] = {}
-        self.strict = strict
+        self.strict: bool = strict
 
     def __contains__(self, name: str) -> bool:
         return name in self._types

@@ -224,7 +224,15 @@ def _builtin_table() -> _BuiltinTable:
 
 
 def builtin() -> SchemaRegistry:
-    """The process-wide registry of built-in Kubernetes 1.37 kinds (shared, lazily loaded)."""
+    """The process-wide registry of built-in Kubernetes 1.37 kinds (shared, lazily loaded).
+
+    Example:
+
+        >>> builtin().for_kind("apps/v1", "Deployment")
+        <Node struct apps.v1.Deployment>
+        >>> builtin() is builtin()
+        True
+    """
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = SchemaRegistry()

@@ -69,6 +69,16 @@ class Artifact:
             equal content gives an equal checksum, whatever backend fetched it.
         files: how many files (and symlinks) the directory holds.
         size: their total size in bytes.
+
+    Example:
+
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile.sources import LocalSource
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.yaml").write_text("kind: ConfigMap\\n")
+        >>> artifact = anyio.run(LocalSource(d, cache_dir=tempfile.mkdtemp()).fetch)
+        >>> artifact.files, artifact.size, (artifact.path / "a.yaml").read_text()
+        (1, 16, 'kind: ConfigMap\\n')
     """
 
     revision: Revision
@@ -84,6 +94,14 @@ class Source(Protocol):
 
     ``fetch`` is idempotent: when nothing changed at the origin it returns an
     artifact equal to the previous one, cheaply.
+
+    Example:
+
+        >>> from reconcile.sources import GitSource, LocalSource
+        >>> isinstance(LocalSource(".", cache_dir="/tmp/c"), Source)
+        True
+        >>> isinstance(GitSource("https://git.example.com/r.git", cache_dir="/tmp/c"), Source)
+        True
     """
 
     async def fetch(self) -> Artifact:

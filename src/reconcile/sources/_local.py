@@ -58,18 +58,22 @@ class LocalSource:
         limits: Limits | None = None,
         keep: int = 2,
     ) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         if subpath.startswith("/") or ".." in Path(subpath).parts:
             raise ConfigurationError(f"subpath must be relative and stay inside: {subpath!r}")
-        self.subpath = subpath.strip("/")
-        self.filter_args = {"ignore": ignore, "include": tuple(include), "exclude": tuple(exclude)}
-        self.limits = limits or Limits()
-        self.store = ArtifactStore(Path(cache_dir) / "local", keep=keep)
+        self.subpath: str = subpath.strip("/")
+        self.filter_args: dict[str, Any] = {
+            "ignore": ignore,
+            "include": tuple(include),
+            "exclude": tuple(exclude),
+        }
+        self.limits: Limits = limits or Limits()
+        self.store: ArtifactStore = ArtifactStore(Path(cache_dir) / "local", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
 
     def _file_filter(self) -> FileFilter:
-        return FileFilter(**self.filter_args)  # type: ignore[arg-type]
+        return FileFilter(**self.filter_args)
 
     async def fetch(self) -> Artifact:
         """Snapshot the directory and return its artifact."""

@@ -55,6 +55,11 @@ class TreeEntry:
     """One file or symlink of a Git tree (submodules are never listed).
 
     ``size`` is the blob size when the backend knows it cheaply, else -1.
+
+    Example:
+
+        >>> TreeEntry("deploy/web.yaml", 0o100644, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391").size
+        -1
     """
 
     path: str

@@ -29,6 +29,11 @@ def redact_url(url: str) -> str:
     The user name stays: it says which account was used and is not a secret.
     Strings that are not ``scheme://`` URLs (scp-like ``git@host:path``, local
     paths) carry no password and are returned as they are.
+
+    Example:
+
+        >>> redact_url("https://user:s3cret@git.example.com/org/repo.git")
+        'https://user:***@git.example.com/org/repo.git'
     """
     if not _SCHEME_URL.match(url):
         return url

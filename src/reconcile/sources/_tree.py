@@ -79,6 +79,11 @@ class Limits:
     ``max_bytes`` counts file contents after ignore rules; ``max_files`` counts
     files and symlinks. Exceeding either raises
     :class:`~reconcile.errors.SourceSecurityError` and no artifact is made.
+
+    Example:
+
+        >>> Limits(max_files=1000).max_bytes == Limits().max_bytes
+        True
     """
 
     max_bytes: int = 512 * 1024 * 1024
@@ -113,6 +118,13 @@ class FileFilter:
         include: patterns of files to keep (all when empty).
         exclude: patterns of files to drop.
         ignore_file: the per-directory ignore file name; ``None`` disables it.
+
+    Example:
+
+        >>> from reconcile.sources import LocalSource
+        >>> src = LocalSource(".", cache_dir="/tmp/c", include=["*.yaml"], exclude=["tests/"])
+        >>> isinstance(src, LocalSource)
+        True
     """
 
     def __init__(
@@ -346,7 +358,7 @@ class ArtifactStore:
     def __init__(self, root: Path, *, keep: int = 2) -> None:
         if keep < 1:
             raise ConfigurationError("keep must be at least 1")
-        self.root = Path(root)
+        self.root: Path = Path(root)
         self.keep = keep
 
     def path(self, key: str) -> Path:

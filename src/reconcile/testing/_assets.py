@@ -66,12 +66,25 @@ class AssetsUnavailableError(ControlPlaneError):
 
     Test fixtures skip on this (and fail in CI); every other
     :class:`ControlPlaneError` is a real failure.
+
+    Example:
+
+        >>> from reconcile.errors import ControlPlaneError
+        >>> issubclass(AssetsUnavailableError, ControlPlaneError)
+        True
     """
 
 
 @attrs.frozen
 class ControlPlaneAssets:
-    """Paths of the binaries a control plane runs."""
+    """Paths of the binaries a control plane runs.
+
+    Example:
+
+        >>> assets = find_assets(build=False)  # doctest: +SKIP
+        >>> assets.kube_apiserver.name  # doctest: +SKIP
+        'kube-apiserver'
+    """
 
     kube_apiserver: Path
     etcd: Path
@@ -80,7 +93,13 @@ class ControlPlaneAssets:
 
 
 def cache_dir() -> Path:
-    """The root of reconcile's cache (``RECONCILE_CACHE_DIR`` or ``~/.cache/reconcile``)."""
+    """The root of reconcile's cache (``RECONCILE_CACHE_DIR`` or ``~/.cache/reconcile``).
+
+    Example:
+
+        >>> cache_dir().name if "RECONCILE_CACHE_DIR" not in os.environ else "reconcile"
+        'reconcile'
+    """
     override = os.environ.get("RECONCILE_CACHE_DIR")
     if override:
         return Path(override)
@@ -117,6 +136,11 @@ def find_assets(
     Raises:
         ControlPlaneError: a binary is missing and cannot be built, or does
             not run (corrupt, wrong architecture); the message names it.
+
+    Example:
+
+        >>> find_assets(version="1.37.2", build=False)  # doctest: +SKIP
+        ControlPlaneAssets(kube_apiserver=PosixPath('.../kube-apiserver'), etcd=..., ...)
     """
     if build is None:
         build = os.environ.get("RECONCILE_BUILD_ASSETS", "1") not in {"0", "false", "no"}

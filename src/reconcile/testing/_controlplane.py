@@ -50,7 +50,13 @@ atexit.register(_stop_all_at_exit)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Example:
+
+        >>> 1024 <= free_port() <= 65535
+        True
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -73,7 +79,7 @@ class _Server:
     def __init__(self, name: str, binary: Path, args: Sequence[str], log_path: Path) -> None:
         self.name = name
         self.binary = binary
-        self.args = list(args)
+        self.args: list[str] = list(args)
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -140,7 +146,7 @@ class _AdminHTTP:
 
     def __init__(self, host: str, port: int, pki: ControlPlanePKI) -> None:
         self.host = host
-        self.port = port
+        self.port: int = port
         self.context = ssl.create_default_context(cafile=str(pki.ca_cert))
         self.context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
 
@@ -191,6 +197,13 @@ class ControlPlane:
             removed on stop, when omitted).
         start_timeout: seconds to wait for readiness.
         apiserver_flags: extra ``--flag=value`` arguments for kube-apiserver.
+
+    Example:
+
+        >>> with ControlPlane() as cp:  # doctest: +SKIP
+        ...     status, body = cp.request("GET", "/api/v1/namespaces/default")
+        ...     print(status, cp.kubeconfig)
+        200 /tmp/reconcile-cp-.../kubeconfig
     """
 
     def __init__(
@@ -205,14 +218,14 @@ class ControlPlane:
         self._assets = assets
         self.controller_manager = controller_manager
         self._own_workdir = workdir is None
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="reconcile-cp-"))
+        self.workdir: Path = workdir or Path(tempfile.mkdtemp(prefix="reconcile-cp-"))
         self.start_timeout = start_timeout
-        self.apiserver_flags = list(apiserver_flags)
+        self.apiserver_flags: list[str] = list(apiserver_flags)
         self.pki: ControlPlanePKI | None = None
         self.etcd: _Server | None = None
         self.apiserver: _Server | None = None
         self.kcm: _Server | None = None
-        self.port = 0
+        self.port: int = 0
         self.start_seconds: float | None = None
         self._http: _AdminHTTP | None = None
         self._stopped = False
@@ -515,6 +528,12 @@ class ExistingCluster:
     Has the parts of :class:`ControlPlane`'s interface that tests use
     (``kubeconfig``, ``context``, ``check_healthy``, ``stop``); nothing is started
     or stopped.
+
+    Example:
+
+        >>> cluster = ExistingCluster()  # doctest: +SKIP
+        >>> cluster.kubeconfig  # doctest: +SKIP
+        PosixPath('/home/me/.kube/config')
     """
 
     start_seconds: float | None = None
@@ -522,7 +541,7 @@ class ExistingCluster:
     def __init__(self, kubeconfig: Path | None = None, context: str | None = None) -> None:
         env = os.environ.get("KUBECONFIG", "")
         first = env.split(os.pathsep)[0] if env else ""
-        self.kubeconfig = kubeconfig or Path(first or Path.home() / ".kube" / "config")
+        self.kubeconfig: Path = kubeconfig or Path(first or Path.home() / ".kube" / "config")
         self.context = context
         if not self.kubeconfig.is_file():
             raise ControlPlaneError(

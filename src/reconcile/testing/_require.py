@@ -11,7 +11,13 @@ __all__ = ["in_ci", "skip_or_fail"]
 
 
 def in_ci() -> bool:
-    """True when running under CI (``CI`` set to a true value), where nothing may be skipped."""
+    """True when running under CI (``CI`` set to a true value), where nothing may be skipped.
+
+    Example:
+
+        >>> in_ci() == (os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"})
+        True
+    """
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -21,6 +27,17 @@ def skip_or_fail(reason: str) -> NoReturn:
     Integration tests call this when a binary, server or corpus is missing, so
     that a user's machine without them still runs the rest, and CI never
     passes by skipping.
+
+    Example:
+
+        In a fixture of your own::
+
+            @pytest.fixture
+            def helm() -> str:
+                path = shutil.which("helm")
+                if path is None:
+                    skip_or_fail("helm is not installed")   # skipped locally, failed in CI
+                return path
     """
     if in_ci():
         pytest.fail(f"required in CI: {reason}", pytrace=False)

@@ -126,10 +126,10 @@ class KubernetesApplier:
         if not field_manager:
             raise ConfigurationError("a field manager is required")
         self.field_manager = field_manager
-        self.settings = ConnectionSettings(kubeconfig, context, in_cluster)
+        self.settings: ConnectionSettings = ConnectionSettings(kubeconfig, context, in_cluster)
         self.namespace = namespace
         self.force = force
-        self.take_over = frozenset(take_over)
+        self.take_over: frozenset[str] = frozenset(take_over)
         self.take_over_updates = take_over_updates
         self.recreate_immutable = recreate_immutable
         self.impersonate = impersonate
@@ -140,7 +140,7 @@ class KubernetesApplier:
         self.watch_silence = watch_silence
         # A registry of its own: the CRDs it learns must not leak into the
         # process-wide built-in table other appliers and differs read.
-        self.schemas = schemas if schemas is not None else SchemaRegistry()
+        self.schemas: SchemaRegistry = schemas if schemas is not None else SchemaRegistry()
         self._api_client = api_client
         self._own_client = api_client is None
         self._transport: Transport | None = None

@@ -69,11 +69,11 @@ class Informer:
         self.store: dict[str, bytes] = {}
         self.rvs: dict[str, int] = {}
         self.resource_version: str | None = None
-        self.synced = anyio.Event()
-        self.lists = 0
-        self.relists = 0
-        self.watch_restarts = 0
-        self.events = 0
+        self.synced: anyio.Event = anyio.Event()
+        self.lists: int = 0
+        self.relists: int = 0
+        self.watch_restarts: int = 0
+        self.events: int = 0
         self.error: BaseException | None = None
 
     @staticmethod
@@ -227,6 +227,14 @@ class LiveCache:
     """Informers for the resource types an applier works on.
 
     Use as an async context manager (it owns the informers' tasks).
+
+    Example:
+
+        The applier creates and owns it (``cache=True``, the default)::
+
+            async with KubernetesApplier(field_manager="gitops") as applier:
+                live = await applier.get(ref)   # served from the watch-fed cache
+                applier.cache.statistics()      # objects, lists, relists, watch restarts
     """
 
     def __init__(

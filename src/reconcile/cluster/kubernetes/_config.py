@@ -43,7 +43,15 @@ def _existing(paths: Sequence[str]) -> list[str]:
 
 @attrs.frozen
 class ConnectionSettings:
-    """How to reach a cluster; resolved by :meth:`resolve` at connection time."""
+    """How to reach a cluster; resolved by :meth:`resolve` at connection time.
+
+    Example:
+
+        >>> ConnectionSettings(kubeconfig="/etc/kube/a.yaml").resolve({})
+        ('explicit', ['/etc/kube/a.yaml'])
+        >>> ConnectionSettings().resolve({"KUBECONFIG": "/a:/b"})
+        ('KUBECONFIG', ['/a', '/b'])
+    """
 
     kubeconfig: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None
     context: str | None = None
@@ -76,7 +84,13 @@ class ConnectionSettings:
 
 
 async def load_client(settings: ConnectionSettings) -> Any:
-    """A kubernetes-asyncio ``ApiClient`` for the settings (the caller closes it)."""
+    """A kubernetes-asyncio ``ApiClient`` for the settings (the caller closes it).
+
+    Example:
+
+        >>> api_client = await load_client(ConnectionSettings(context="staging"))  # doctest: +SKIP
+        >>> await api_client.close()  # doctest: +SKIP
+    """
     from kubernetes_asyncio import client, config
     from kubernetes_asyncio.config.config_exception import ConfigException
 

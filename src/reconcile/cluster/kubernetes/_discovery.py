@@ -77,6 +77,14 @@ class RestMapper:
     Args:
         transport: where to send discovery requests.
         min_refresh_interval: seconds between two refreshes triggered by misses.
+
+    Example:
+
+        The applier creates and owns it::
+
+            async with KubernetesApplier(field_manager="gitops") as applier:
+                info = await applier.mapper.resource_for("apps/v1", "Deployment")
+                info.path("shop", "web")        # '/apis/apps/v1/namespaces/shop/deployments/web'
     """
 
     def __init__(

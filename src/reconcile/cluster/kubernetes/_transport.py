@@ -78,6 +78,12 @@ class RetryPolicy:
     below so that a batch rides out an API server restart. A ``Retry-After``
     from the server (429, 503) replaces it (capped at ``max_delay``).
     ``attempts`` counts the first try.
+
+    Example:
+
+        >>> policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=4.0)
+        >>> 1.0 <= policy.delay(3) <= 2.0, policy.delay(1, retry_after=30.0)
+        (True, 4.0)
     """
 
     attempts: int = 8
@@ -141,6 +147,14 @@ class Transport:
         concurrency: requests in flight at most.
         retry: the retry policy for transient failures.
         impersonate: act as another user.
+
+    Example:
+
+        The applier creates and owns it::
+
+            async with KubernetesApplier(field_manager="gitops") as applier:
+                await applier.apply_all(objects)
+                applier.transport.requests      # requests sent, by verb
     """
 
     def __init__(
@@ -153,12 +167,12 @@ class Transport:
         impersonate: Impersonation | None = None,
     ) -> None:
         self.api_client = api_client
-        self.configuration = api_client.configuration
-        self.host = str(self.configuration.host).rstrip("/")
+        self.configuration: Any = api_client.configuration
+        self.host: str = str(self.configuration.host).rstrip("/")
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.retry: RetryPolicy = retry or RetryPolicy()
         self.impersonate = impersonate
-        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
         #: Requests sent, by verb (``get``, ``list``, ``watch``, ``patch``, ...).
         self.requests: collections.Counter[str] = collections.Counter()
         self._session: aiohttp.ClientSession | None = None

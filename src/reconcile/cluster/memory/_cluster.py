@@ -234,10 +234,10 @@ class _Store:
     def __init__(self, schemas: SchemaRegistry, namespaces: Iterable[str]) -> None:
         self.schemas = schemas
         self.objects: dict[tuple[str, str, str, str], JSONObject] = {}
-        self.rv = 0
+        self.rv: int = 0
         self.crd_resources: dict[tuple[str, str, str], ResourceInfo] = {}
         self.watchers: list[tuple[ResourceInfo, str | None, Any]] = []
-        self.builtin_resources = self._builtin()
+        self.builtin_resources: dict[tuple[str, str, str], ResourceInfo] = self._builtin()
         self.clusterip = 10
         for ns in namespaces:
             self.put(
@@ -354,6 +354,23 @@ class InMemoryCluster:
 
     :meth:`as_manager` gives another view of the same cluster with another
     field manager (a second tool, a controller).
+
+    Example:
+
+        >>> import anyio
+        >>> from reconcile.objects import ObjectRef
+        >>> cm = {"apiVersion": "v1", "kind": "ConfigMap",
+        ...       "metadata": {"name": "c", "namespace": "default"}, "data": {"a": "1"}}
+        >>> async def demo():
+        ...     cluster = InMemoryCluster(field_manager="gitops")
+        ...     first = await cluster.apply(cm)
+        ...     again = await cluster.apply(cm)
+        ...     edit = {**cm, "data": {"a": "2"}}
+        ...     await cluster.as_manager("kubectl-edit").apply(edit, force=True)
+        ...     live = await cluster.get(ObjectRef("v1", "ConfigMap", "c", "default"))
+        ...     return first.action.value, again.action.value, live["data"]
+        >>> anyio.run(demo)
+        ('created', 'unchanged', {'a': '2'})
     """
 
     def __init__(
@@ -372,6 +389,26 @@ class InMemoryCluster:
         self.namespace = namespace
         self.recreate_immutable = recreate_immutable
         self._store = _store or _Store(schemas or SchemaRegistry(), namespaces)
+
+    @property
+    def schemas(self) -> SchemaRegistry:
+        """The merge metadata of this cluster: built-in kinds and the CRDs applied to it.
+
+        >>> import anyio
+        >>> cluster = InMemoryCluster()
+        >>> crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        ...        "metadata": {"name": "widgets.example.com"},
+        ...        "spec": {"group": "example.com", "scope": "Namespaced",
+        ...                 "names": {"kind": "Widget", "plural": "widgets"},
+        ...                 "versions": [{"name": "v1", "served": True, "storage": True,
+        ...                               "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+        >>> cluster.schemas.for_kind("example.com/v1", "Widget") is None
+        True
+        >>> _ = anyio.run(cluster.apply, crd)
+        >>> cluster.schemas.for_kind("example.com/v1", "Widget") is not None
+        True
+        """
+        return self._store.schemas
 
     def as_manager(self, field_manager: str, **options: Any) -> InMemoryCluster:
         """Another view of this cluster writing as ``field_manager``."""

@@ -31,6 +31,11 @@ class HTTPSAuth:
     (sent as ``Authorization: Bearer <token>``); not both. ``ca_bundle`` is
     PEM text (``str`` or ``bytes``) or a path to a PEM file of the certificate
     authorities to trust instead of the system's.
+
+    Example:
+
+        >>> HTTPSAuth(username="bot", password="s3cret")
+        HTTPSAuth(username='bot', password=***, bearer_token=None, ca_bundle=None)
     """
 
     username: str | None = None
@@ -76,6 +81,13 @@ class SSHAuth:
     known_hosts file (or a path to one) and is required: the server's host key
     must be listed there, or the connection is refused; nothing is ever added
     to it. ``user`` overrides the user name in the URL.
+
+    Example:
+
+        >>> auth = SSHAuth(private_key="~/.ssh/id_ed25519",
+        ...                known_hosts="git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA")
+        >>> auth.user is None
+        True
     """
 
     private_key: bytes | str | os.PathLike[str] = attrs.field(repr=lambda v: "***")

@@ -34,7 +34,14 @@ class CacheError(SourceError):
 
 @attrs.frozen(slots=True)
 class RemoteRefs:
-    """What a remote advertises: ref name -> SHA (with peeled ``^{}`` tags), symrefs."""
+    """What a remote advertises: ref name -> SHA (with peeled ``^{}`` tags), symrefs.
+
+    Example:
+
+        >>> refs = RemoteRefs({"refs/heads/main": "a" * 40}, {"HEAD": "refs/heads/main"})
+        >>> refs.symrefs["HEAD"]
+        'refs/heads/main'
+    """
 
     refs: dict[str, str]
     symrefs: dict[str, str] = attrs.field(factory=dict)
@@ -42,7 +49,13 @@ class RemoteRefs:
 
 @attrs.frozen(slots=True)
 class Want:
-    """One thing to fetch: a remote ref (stored under the same name) or a bare commit."""
+    """One thing to fetch: a remote ref (stored under the same name) or a bare commit.
+
+    Example:
+
+        >>> Want("a" * 40, "refs/tags/v1.0.0").ref
+        'refs/tags/v1.0.0'
+    """
 
     sha: str
     ref: str | None = None
@@ -54,6 +67,14 @@ class Connection:
 
     Secrets live here only in memory; files (CA bundle, key, known_hosts,
     askpass script) are in a private directory that exists for one fetch.
+
+    Example:
+
+        >>> from reconcile.sources.git import parse_remote
+        >>> conn = Connection(parse_remote("https://git.example.com/r.git"), timeout=30.0,
+        ...                   username="bot", password="s3cret")
+        >>> "s3cret" in repr(conn)
+        False
     """
 
     remote: ParsedRemote
@@ -93,6 +114,13 @@ class GitBackend(Protocol):
     :class:`CacheError` when the cache itself is broken. Timeouts are imposed
     by the caller through cancellation; backends must stop their work (kill
     their processes) when cancelled.
+
+    Example:
+
+        >>> from reconcile.sources.git import get_backend
+        >>> backend: GitBackend = get_backend("dulwich")
+        >>> backend.name
+        'dulwich'
     """
 
     #: The backend's name: ``cli``, ``dulwich`` or ``pygit2``.

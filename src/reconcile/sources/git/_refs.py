@@ -110,6 +110,11 @@ class ResolvedRef:
         commit: the commit SHA (peeled through annotated tags).
         tag_object: the SHA of the annotated tag object, when the ref is one.
         fetch_ref: what to fetch: a ref name, or the commit itself.
+
+    Example:
+
+        >>> ResolvedRef("refs/heads/main", "a" * 40).commit == "a" * 40
+        True
     """
 
     ref: str | None
@@ -263,7 +268,15 @@ class SemverMatch:
 
 
 def best_semver(refs: Mapping[str, str], expr: str) -> SemverMatch | None:
-    """The highest tag in ``refs`` (``refs/tags/*`` names) that satisfies ``expr``."""
+    """The highest tag in ``refs`` (``refs/tags/*`` names) that satisfies ``expr``.
+
+    Example:
+
+        >>> refs = {"refs/tags/v1.2.0": "a" * 40, "refs/tags/v1.10.1": "b" * 40,
+        ...         "refs/tags/v2.0.0": "c" * 40}
+        >>> best_semver(refs, ">=1.0.0 <2.0.0")
+        SemverMatch(tag='v1.10.1', version='1.10.1')
+    """
     import semver
 
     groups = parse_range(expr)

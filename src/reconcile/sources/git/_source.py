@@ -51,7 +51,13 @@ log = logging.getLogger("reconcile.sources.git")
 
 
 def backend_names() -> list[str]:
-    """The backends usable on this machine (``cli`` needs git, ``pygit2`` its extra)."""
+    """The backends usable on this machine (``cli`` needs git, ``pygit2`` its extra).
+
+    Example:
+
+        >>> "dulwich" in backend_names()
+        True
+    """
     names = []
     if shutil.which("git"):
         names.append("cli")
@@ -71,7 +77,13 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> GitBackend:
-    """The backend called ``name``; ``auto`` is ``cli`` where git exists, else dulwich."""
+    """The backend called ``name``; ``auto`` is ``cli`` where git exists, else dulwich.
+
+    Example:
+
+        >>> isinstance(get_backend("dulwich"), GitBackend)
+        True
+    """
     if name == "auto":
         name = "cli" if shutil.which("git") else "dulwich"
     if name == "cli":
@@ -158,7 +170,9 @@ class GitSource:
         cache_dir: where the cache repository and artifacts live; paths are
             derived from a hash of the credential-free URL.
         subpath: a directory inside the repository to use as the artifact root.
-        ignore, include, exclude: file selection (see :class:`FileFilter`).
+        ignore: extra gitignore lines applied at the root (see :class:`FileFilter`).
+        include: patterns of files to keep (all when empty).
+        exclude: patterns of files to drop.
         verify: signature verification; ``None`` for none.
         depth: history depth to fetch (1, shallow, by default; ``None`` for all).
         timeout: seconds for each network operation.
@@ -204,12 +218,14 @@ class GitSource:
         given = [branch, tag, semver, name, commit]
         if ref is not None and any(v is not None for v in given):
             raise ConfigurationError("give either ref= or branch/tag/semver/name/commit, not both")
-        self.ref = ref or GitRef(branch=branch, tag=tag, semver=semver, name=name, commit=commit)
+        self.ref: GitRef = ref or GitRef(
+            branch=branch, tag=tag, semver=semver, name=name, commit=commit
+        )
         self.auth = auth
         self.backend: GitBackend = get_backend(backend) if isinstance(backend, str) else backend
         if subpath.startswith(("/", "-")) or ".." in Path(subpath).parts:
             raise ConfigurationError(f"subpath must be relative and stay inside: {subpath!r}")
-        self.subpath = subpath.strip("/")
+        self.subpath: str = subpath.strip("/")
         self._filter_args = (ignore, tuple(include), tuple(exclude))
         self.verify = verify
         if depth is not None and depth < 1:
@@ -218,7 +234,7 @@ class GitSource:
         if timeout <= 0:
             raise ConfigurationError("timeout must be positive")
         self.timeout = timeout
-        self.limits = limits or Limits()
+        self.limits: Limits = limits or Limits()
         scheme = self._remote.scheme
         if scheme == "ssh" and not isinstance(auth, SSHAuth):
             raise ConfigurationError("ssh remotes need SSHAuth (a key and known_hosts)")
@@ -244,8 +260,8 @@ class GitSource:
         url_key = f"{self._remote.url}\0{self.backend.name}"
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:32]
         base = Path(cache_dir) / "git" / digest
-        self.repo_path = base / "repo.git"
-        self.store = ArtifactStore(base / "artifacts", keep=keep)
+        self.repo_path: Path = base / "repo.git"
+        self.store: ArtifactStore = ArtifactStore(base / "artifacts", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
         # The last artifact built and its entries: unchanged files are linked.

@@ -40,6 +40,12 @@ class ParsedRemote:
         username: the user name from the URL, if any.
         password: the password from the URL, if any (moved out of ``url``).
         host, port, path: the parts of the URL.
+
+    Example:
+
+        >>> remote = parse_remote("git@git.example.com:org/repo.git")
+        >>> remote.scheme, remote.host, remote.path
+        ('ssh', 'git.example.com', '/org/repo.git')
     """
 
     url: str
@@ -64,6 +70,12 @@ def parse_remote(url: str, *, allow_file: bool = False) -> ParsedRemote:
     file descriptors), schemes other than https, http, git, ssh, and
     ``file://`` or local paths unless ``allow_file``. Control characters and
     whitespace in the host are refused.
+
+    Example:
+
+        >>> r = parse_remote("https://bot:tok@git.example.com/org/repo.git")
+        >>> r.url, r.username
+        ('https://git.example.com/org/repo.git', 'bot')
     """
     shown = redact_url(url)
     if not url or url.startswith("-"):
