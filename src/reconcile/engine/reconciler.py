@@ -537,6 +537,38 @@ class Reconciler:
             inventory=frozenset(),
         )
 
+    async def _ensure_inventory_namespace(
+        self, prepared: _Prepared, outcomes: dict[ObjectRef, ObjectOutcome]
+    ) -> None:
+        """Make sure the inventory parent's namespace exists before it is written.
+
+        The inventory must be stored before anything else is applied, so when its
+        namespace is one this pass declares (a common layout: the reconciler keeps
+        its record in the app's own namespace), that Namespace is applied first.
+        A namespace neither live nor declared is a configuration error: creating
+        one nobody declared would leave an object no one owns.
+        """
+        namespace = self.parent.namespace
+        if not namespace:
+            return
+        ref = ObjectRef("v1", "Namespace", namespace)
+        if await self.applier.get(ref) is not None:
+            return
+        declared = prepared.desired.get(ref)
+        if declared is None:
+            raise ConfigurationError(
+                f"the inventory namespace {namespace!r} does not exist and the source does not "
+                "declare it: create it, declare it, or give the reconciler another namespace",
+                ref=self.parent.ref,
+            )
+        await self._apply_wave(prepared, [ref], outcomes)
+        if outcomes[ref].outcome is not Outcome.CREATED:
+            raise ApplyError(
+                f"cannot create the inventory namespace: {outcomes[ref].message}", ref=ref
+            )
+        if ref in prepared.to_apply:
+            prepared.to_apply.remove(ref)
+
     async def _sync(self, durations: dict[str, float], *, dry_run: bool) -> SyncResult:
         try:
             prepared = await self._prepare(durations)
@@ -566,6 +598,7 @@ class Reconciler:
         # 1. The inventory first: old | new (crash-safe).
         union = to_write_before_apply(prepared.old, new_members)
         if _versions(union) != _versions(prepared.old):
+            await self._ensure_inventory_namespace(prepared, outcomes)
             inventory = (await self.store.begin(new_members)).members
         failure: ReconcileError | None = None
 

@@ -673,3 +673,27 @@ async def test_sync_all_orders_by_depends_on_and_holds_dependents(
     results = await sync_all([app, infra])
     assert results["infra"].ready
     assert results["apps"].ready
+
+
+async def test_inventory_in_a_namespace_the_source_declares(repo: Repo) -> None:
+    cluster = InMemoryCluster()
+    assert await cluster.get(ObjectRef("v1", "Namespace", "app")) is None
+    r = make(repo, cluster, namespace="app")
+    result = await r.sync()
+    assert result.error is None, result.error
+    assert set(by_ref(result).values()) == {Outcome.CREATED}
+    stored = await r.store.load()
+    assert stored.members == result.inventory
+    assert len(stored.members) == 4
+
+
+async def test_inventory_namespace_neither_live_nor_declared_stalls_and_writes_nothing(
+    repo: Repo,
+) -> None:
+    cluster = InMemoryCluster()
+    r = make(repo, cluster, namespace="nowhere")
+    result = await r.sync()
+    assert result.stalled
+    assert "inventory namespace 'nowhere' does not exist" in str(result.error)
+    assert await cluster.get(ObjectRef("v1", "Namespace", "app")) is None
+    assert await cluster.get(ObjectRef("v1", "ConfigMap", "a", "app")) is None
