@@ -17,17 +17,19 @@ class ObjectClientAdapter:
 
     ``apply`` is a forced server-side apply that returns the live object.
 
-    >>> import anyio
-    >>> from reconcile.cluster import InMemoryCluster
-    >>> client = ObjectClientAdapter(InMemoryCluster(field_manager="inventory"))
-    >>> async def demo():
-    ...     live = await client.apply({"apiVersion": "v1", "kind": "ConfigMap",
-    ...                                "metadata": {"name": "inv", "namespace": "default"}})
-    ...     await client.delete(ObjectRef("v1", "ConfigMap", "inv", "default"))
-    ...     return live["metadata"]["name"], await client.get(ObjectRef("v1", "ConfigMap",
-    ...                                                                 "inv", "default"))
-    >>> anyio.run(demo)
-    ('inv', None)
+    Example:
+
+        >>> import anyio
+        >>> from reconcile.cluster import InMemoryCluster
+        >>> client = ObjectClientAdapter(InMemoryCluster(field_manager="inventory"))
+        >>> async def demo():
+        ...     live = await client.apply({"apiVersion": "v1", "kind": "ConfigMap",
+        ...                                "metadata": {"name": "inv", "namespace": "default"}})
+        ...     await client.delete(ObjectRef("v1", "ConfigMap", "inv", "default"))
+        ...     return live["metadata"]["name"], await client.get(ObjectRef("v1", "ConfigMap",
+        ...                                                                 "inv", "default"))
+        >>> anyio.run(demo)
+        ('inv', None)
     """
 
     def __init__(self, applier: Applier, *, force: bool = True) -> None:

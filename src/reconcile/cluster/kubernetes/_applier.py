@@ -147,6 +147,7 @@ class KubernetesApplier:
         self._mapper: RestMapper | None = None
         self._cache: LiveCache | None = None
         self._memo: dict[tuple[ResourceInfo, str], tuple[bytes, bytes]] = {}
+        self._schemas_sought: set[tuple[str, str]] = set()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -231,6 +232,36 @@ class KubernetesApplier:
         """The REST mapping of a kind."""
         return await self.mapper.resource_for(api_version, kind)
 
+    async def _mapping(self, api_version: str, kind: str) -> ResourceInfo:
+        """The REST mapping of a kind, learning a custom resource's schema on first sight.
+
+        Without its CRD's schema a custom resource is diffed with JSON-merge
+        semantics, which reports list-map edits as drift that the server would not
+        make; so the first time a kind outside the registry is mapped, its CRD is
+        read and added. A kind served by an aggregated API (no CRD), or a CRD we
+        may not read, keeps JSON-merge semantics.
+        """
+        info = await self.mapper.resource_for(api_version, kind)
+        key = (info.api_version, info.kind)
+        if key not in self._schemas_sought and self.schemas.for_kind(*key) is None:
+            self._schemas_sought.add(key)
+            await self._learn_crd(info)
+        return info
+
+    async def _learn_crd(self, info: ResourceInfo) -> None:
+        if not info.group:
+            return
+        name = f"{info.resource}.{info.group}"
+        try:
+            resp = await self.transport.request(
+                "GET",
+                f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}",
+                resource="customresourcedefinitions.apiextensions.k8s.io",
+            )
+            self.schemas.add_crd(resp.body)
+        except (ApplyError, MergeError) as exc:
+            log.debug("no CRD schema for %s: %s", name, exc)
+
     async def _target(self, obj: Mapping[str, Any]) -> tuple[ResourceInfo, JSONObject, ObjectRef]:
         """The mapping and a namespaced-or-not copy of ``obj``."""
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
@@ -239,7 +270,7 @@ class KubernetesApplier:
                 "an object needs apiVersion, kind and metadata.name", ref=ObjectRef.from_object(obj)
             )
         try:
-            info = await self.mapper.resource_for(api_version, kind)
+            info = await self._mapping(api_version, kind)
         except ApplyError as exc:
             raise type(exc)(
                 exc.message,
@@ -285,7 +316,7 @@ class KubernetesApplier:
 
     async def get(self, ref: ObjectRef) -> JSONObject | None:
         """The live object (from the cache when its type is watched), or None."""
-        info = await self.mapper.resource_for(ref.api_version, ref.kind)
+        info = await self._mapping(ref.api_version, ref.kind)
         namespace = (ref.namespace or self.namespace) if info.namespaced else None
         return await self._read(info, ObjectRef(ref.api_version, ref.kind, ref.name, namespace))
 
@@ -293,7 +324,7 @@ class KubernetesApplier:
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> list[JSONObject]:
         """Every object of a kind; starts (and then reads) the type's informer."""
-        info = await self.mapper.resource_for(api_version, kind)
+        info = await self._mapping(api_version, kind)
         if await self._ensure_cached(info, namespace) and self._cache is not None:
             return list(self._cache.items(info, namespace))
         items: list[JSONObject] = []
@@ -317,7 +348,7 @@ class KubernetesApplier:
         if self._cache is None:
             return
         meta = obj.get("metadata") or {}
-        info = await self.mapper.resource_for(str(obj.get("apiVersion")), str(obj.get("kind")))
+        info = await self._mapping(str(obj.get("apiVersion")), str(obj.get("kind")))
         namespace = (meta.get("namespace") or self.namespace) if info.namespaced else None
         inf = await self._cache.ensure(info, namespace)
         key = f"{namespace}/{meta.get('name')}" if info.namespaced else str(meta.get("name"))
@@ -329,14 +360,14 @@ class KubernetesApplier:
     async def watch_types(self, pairs: Iterable[tuple[str, str, str | None]]) -> None:
         """Start informers for ``(apiVersion, kind, namespace)`` (inventory types)."""
         for api_version, kind, namespace in pairs:
-            info = await self.mapper.resource_for(api_version, kind)
+            info = await self._mapping(api_version, kind)
             await self._ensure_cached(info, namespace)
 
     async def watch(
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> AsyncIterator[WatchEvent]:
         """Changes to objects of a kind from now on (a raw watch; restarts on silence)."""
-        info = await self.mapper.resource_for(api_version, kind)
+        info = await self._mapping(api_version, kind)
         resp = await self.transport.request(
             "GET", info.path(namespace), query=[("limit", "1")], resource=str(info)
         )
@@ -511,7 +542,7 @@ class KubernetesApplier:
 
     async def _try_watch(self, api_version: str, kind: str, namespace: str | None) -> None:
         try:
-            info = await self.mapper.resource_for(api_version, kind)
+            info = await self._mapping(api_version, kind)
             namespace = (namespace or self.namespace) if info.namespaced else None
             with anyio.move_on_after(self.timeout):
                 await self._ensure_cached(info, namespace)
@@ -814,7 +845,7 @@ class KubernetesApplier:
         uid: str | None = None,
     ) -> ApplyResult:
         """Delete an object; an absent object is ``UNCHANGED`` (no error)."""
-        info = await self.mapper.resource_for(ref.api_version, ref.kind)
+        info = await self._mapping(ref.api_version, ref.kind)
         namespace = (ref.namespace or self.namespace) if info.namespaced else None
         ref = ObjectRef(ref.api_version, ref.kind, ref.name, namespace)
         options: dict[str, Any] = {
