@@ -187,7 +187,19 @@ class RestMapper:
                 info = self.known(api_version, kind)
                 if info is not None:
                     return info
-        await self._explain_missing(api_version, kind)
+        try:
+            await self._explain_missing(api_version, kind)
+        except RetryableError as exc:
+            if exc.reason != "DiscoveryLag":
+                raise
+            # Its CRD is Established and serves the version: no longer a blind
+            # miss, so refresh now even within min_refresh_interval.
+            async with self._lock:
+                await self._refresh()
+                info = self.known(api_version, kind)
+            if info is None:
+                raise
+            return info
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _explain_missing(self, api_version: str, kind: str) -> None:
