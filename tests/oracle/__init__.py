@@ -1,7 +1,8 @@
 """The Go oracle: Kubernetes' own strategic/JSON merge patch code behind JSON lines.
 
 ``build()`` compiles ``main.go`` with the machine's Go into
-``~/.cache/reconcile/oracle/<hash of the sources and Go version>/oracle``
+``<reconcile cache>/oracle/<hash of the sources and Go version>/oracle`` (the cache is
+``RECONCILE_CACHE_DIR``, else ``~/.cache/reconcile``)
 (skipped when present); :class:`Oracle` runs it and answers batches of
 requests (see ``main.go`` for the protocol). Used by the differential tests and
 the merge benchmark; never shipped.
@@ -27,6 +28,15 @@ class OracleUnavailableError(RuntimeError):
 
 
 def cache_root() -> Path:
+    """Where built oracles live: reconcile's cache (``RECONCILE_CACHE_DIR`` first).
+
+    The same rule as :func:`reconcile.testing.cache_dir`, written out here because
+    CI's setup script builds the oracle with a bare python3, before reconcile is
+    installed.
+    """
+    explicit = os.environ.get("RECONCILE_CACHE_DIR")
+    if explicit:
+        return Path(explicit) / "oracle"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "reconcile" / "oracle"
 
