@@ -37,14 +37,20 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import attrs
 import yaml
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 
 from reconcile.errors import ToolError
-from reconcile.render import HelmRenderer, KustomizeRenderer, Renderer, YamlRenderer, load_yaml
+from reconcile.render import (
+    DirectoryArtifact,
+    HelmRenderer,
+    KustomizeRenderer,
+    Renderer,
+    YamlRenderer,
+    load_yaml,
+)
 from reconcile.render.tools import ensure_helm, ensure_kustomize, find_kustomize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,12 +62,6 @@ KUSTOMIZATIONS = (
     "kustomize-examples/wordpress",
 )
 CHART = "helm-metrics-server/metrics-server"
-
-
-@attrs.frozen
-class Art:
-    root: Path
-    revision: str = "bench"
 
 
 class _PyYamlValueAsString(yaml.CSafeLoader):
@@ -196,7 +196,7 @@ def _yaml_peers(files: list[Path], root: Path) -> dict[str, Callable[[], object]
         return sum(len(load_yaml(d, str(p))) for p, d in datas)
 
     def renderer() -> int:
-        return len(YamlRenderer().render_sync(Art(root)))
+        return len(YamlRenderer().render_sync(DirectoryArtifact(root)))
 
     def pyyaml() -> int:
         return sum(
@@ -234,7 +234,7 @@ def _yaml_section(
             "microservices-demo/release",
         ]
         peers["reconcile YamlRenderer"] = lambda: sum(
-            len(YamlRenderer(f).render_sync(Art(root))) for f in folders
+            len(YamlRenderer(f).render_sync(DirectoryArtifact(root))) for f in folders
         )
     # In-process peers: CPU time, which other load on the machine does not inflate.
     timings = {
@@ -269,7 +269,11 @@ def _kustomizes() -> dict[str, list[str]]:
 
 
 def _without_the_tool(
-    portal: BlockingPortal, renderer: Renderer, module: str, output: bytes, artifact: Art
+    portal: BlockingPortal,
+    renderer: Renderer,
+    module: str,
+    output: bytes,
+    artifact: DirectoryArtifact,
 ) -> Callable[[], object]:
     """Our renderer's own work: everything but the tool run (its output replayed)."""
 
@@ -292,7 +296,7 @@ def _tool_section(repeat: int, manifests: Path, results: dict[str, Any]) -> None
 def _tool_cases(
     portal: BlockingPortal, repeat: int, manifests: Path, results: dict[str, Any]
 ) -> None:
-    artifact = Art(manifests)
+    artifact = DirectoryArtifact(manifests)
     helm = ensure_helm()
     cases: list[tuple[str, list[str], Renderer, str]] = []
     for label, kustomize in _kustomizes().items():

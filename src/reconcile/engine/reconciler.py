@@ -56,7 +56,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -133,12 +132,6 @@ class DriftMode(enum.Enum):
     SELF_HEAL = "self-heal"
     #: Detect and report; never write (no apply, no prune, no inventory write).
     REPORT_ONLY = "report-only"
-
-
-@attrs.frozen
-class _RenderInput:
-    root: Path
-    revision: str
 
 
 @attrs.define
@@ -359,9 +352,7 @@ class Reconciler:
         durations["fetch"] = time.perf_counter() - t
         t = time.perf_counter()
         self._notify("phase", "render")
-        rendered = await self.renderer.render(
-            _RenderInput(artifact.path, f"{revision}+{artifact.checksum}")
-        )
+        rendered = await self.renderer.render(artifact)
         manifests = await self._default_namespaces(rendered)
         durations["render"] = time.perf_counter() - t
         return artifact, revision, manifests

@@ -4,8 +4,8 @@ Every renderer follows :class:`Renderer`: ``await renderer.render(artifact)``
 returns a tuple of :class:`~reconcile.objects.Manifest`, each with its
 origin, or raises a :class:`~reconcile.errors.RenderError` and returns
 nothing. :class:`Chain` runs post-renderers such as :class:`Substitute`
-after a renderer; :class:`CachedRenderer` remembers results by artifact
-revision and options.
+after a renderer; :class:`CachedRenderer` remembers results by the artifact's
+checksum and the options.
 
 >>> from reconcile.render import Renderer, YamlRenderer
 >>> isinstance(YamlRenderer(), Renderer)
@@ -16,6 +16,7 @@ from reconcile.render._base import (
     ArtifactLike,
     CachedRenderer,
     Chain,
+    DirectoryArtifact,
     PostRenderer,
     Renderer,
     ScopeLookup,
@@ -42,6 +43,7 @@ __all__ = [
     "ArtifactLike",
     "CachedRenderer",
     "Chain",
+    "DirectoryArtifact",
     "FunctionRenderer",
     "HelmRenderer",
     "JsonnetRenderer",

@@ -1,25 +1,21 @@
 """The Renderer protocol, chaining, caching and the checks every result passes.
 
-A renderer turns an artifact (anything with a ``root`` directory and a
-``revision`` string, such as a Source's Artifact) into an ordered tuple of
+A renderer turns an artifact (anything with a ``path`` directory and a content
+``checksum``, such as a Source's :class:`~reconcile.sources.Artifact` or a
+:class:`DirectoryArtifact`) into an ordered tuple of
 :class:`~reconcile.objects.Manifest`, each with its origin. A render either
 returns every manifest or raises a :class:`~reconcile.errors.RenderError`:
 never a partial result.
 
 Example:
 
-    >>> import anyio, attrs
-    >>> from pathlib import Path
-    >>> from reconcile.render import Chain, FunctionRenderer, Substitute
-    >>> @attrs.frozen
-    ... class Art:
-    ...     root: Path = Path(".")
-    ...     revision: str = "main@sha1:abc"
+    >>> import anyio
+    >>> from reconcile.render import Chain, FunctionRenderer, Substitute, DirectoryArtifact
     >>> def app(artifact):
     ...     return [{"apiVersion": "v1", "kind": "ConfigMap",
     ...              "metadata": {"name": "web", "namespace": "${NS:=shop}"}}]
     >>> renderer = Chain(FunctionRenderer(app), Substitute({}))
-    >>> [str(m.ref) for m in anyio.run(renderer.render, Art())]
+    >>> [str(m.ref) for m in anyio.run(renderer.render, DirectoryArtifact("."))]
     ['ConfigMap shop/web']
 """
 
@@ -39,6 +35,7 @@ __all__ = [
     "ArtifactLike",
     "CachedRenderer",
     "Chain",
+    "DirectoryArtifact",
     "PostRenderer",
     "Renderer",
     "ScopeLookup",
@@ -53,32 +50,61 @@ ScopeLookup = Callable[[str, str], bool | None]
 
 @runtime_checkable
 class ArtifactLike(Protocol):
-    """What a renderer needs from an artifact: a directory and a revision.
+    """What a renderer needs from an artifact: a directory and a content checksum.
 
-    Any Source's Artifact satisfies it. ``revision`` must change whenever the
-    content does (a commit id or a checksum): results are cached by it.
+    Every Source's :class:`~reconcile.sources.Artifact` satisfies it, and so
+    does :class:`DirectoryArtifact`. ``checksum`` must change whenever the
+    content does: :class:`CachedRenderer` keys its results by it. An empty
+    checksum means "unknown", and such an artifact is never served from cache.
 
     Example:
 
-        >>> import pathlib, tempfile, types
+        >>> import anyio, pathlib, tempfile
+        >>> from reconcile.render import YamlRenderer
+        >>> from reconcile.sources import LocalSource
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
         >>> _ = (root / "cm.yaml").write_text(cm)
-        >>> artifact = types.SimpleNamespace(root=root, revision="r1")
-        >>> from reconcile.render import YamlRenderer
+        >>> artifact = anyio.run(LocalSource(root, cache_dir=tempfile.mkdtemp()).fetch)
+        >>> isinstance(artifact, ArtifactLike)
+        True
         >>> [str(m.ref) for m in YamlRenderer().render_sync(artifact)]
         ['ConfigMap c']
     """
 
     @property
-    def root(self) -> Path:
+    def path(self) -> Path:
         """The directory holding the artifact's files."""
         ...
 
     @property
-    def revision(self) -> str:
-        """A string that identifies the content (commit, digest)."""
+    def checksum(self) -> str:
+        """A digest of the content (``sha256:<hex>``), or ``""`` when unknown."""
         ...
+
+
+@attrs.frozen
+class DirectoryArtifact:
+    """A directory on disk as an artifact, to render without a Source.
+
+    Give a ``checksum`` that changes with the content (a commit id, a digest)
+    to let :class:`CachedRenderer` reuse results; without one every render
+    reads the directory afresh. To snapshot a directory and checksum it, use
+    :class:`~reconcile.sources.LocalSource` instead.
+
+    Example:
+
+        >>> import pathlib, tempfile
+        >>> from reconcile.render import YamlRenderer
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> ns = "apiVersion: v1\\nkind: Namespace\\nmetadata: {name: a}\\n"
+        >>> _ = (root / "ns.yaml").write_text(ns)
+        >>> [str(m.ref) for m in YamlRenderer().render_sync(DirectoryArtifact(root))]
+        ['Namespace a']
+    """
+
+    path: Path = attrs.field(converter=Path)
+    checksum: str = ""
 
 
 @runtime_checkable
@@ -135,7 +161,7 @@ class Chain:
         >>> text += "data:\\n  env: ${ENV}\\n"
         >>> _ = (root / "cm.yaml").write_text(text)
         >>> chain = Chain(YamlRenderer(), Substitute({"ENV": "prod"}))
-        >>> (m,) = anyio.run(chain.render, types.SimpleNamespace(root=root, revision="r1"))
+        >>> (m,) = anyio.run(chain.render, types.SimpleNamespace(path=root, checksum="sha256:r1"))
         >>> m.obj["data"]
         {'env': 'prod'}
     """
@@ -160,7 +186,7 @@ class Chain:
 
 
 class CachedRenderer:
-    """Remembers the last results by (artifact revision, renderer options).
+    """Remembers the last results by (artifact checksum, renderer options).
 
     The manifests returned are shared between calls: treat them as read-only.
 
@@ -179,7 +205,10 @@ class CachedRenderer:
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """The cached result, or a fresh render (failures are not cached)."""
-        key = (str(artifact.root), artifact.revision, self.renderer.cache_key())
+        if not artifact.checksum:
+            self.misses += 1
+            return await self.renderer.render(artifact)
+        key = (str(artifact.path), artifact.checksum, self.renderer.cache_key())
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

@@ -2,17 +2,13 @@
 
 Example:
 
-    >>> import anyio, attrs
-    >>> from pathlib import Path
-    >>> from reconcile.render import FunctionRenderer
-    >>> @attrs.frozen
-    ... class Art:
-    ...     root: Path = Path(".")
-    ...     revision: str = "r1"
+    >>> import anyio
+    >>> from reconcile.render import FunctionRenderer, DirectoryArtifact
     >>> async def configmaps(artifact):
     ...     return [{"apiVersion": "v1", "kind": "ConfigMap",
     ...              "metadata": {"name": f"cm-{i}", "namespace": "x"}} for i in range(2)]
-    >>> [str(m.origin) for m in anyio.run(FunctionRenderer(configmaps).render, Art())]
+    >>> renderer = FunctionRenderer(configmaps)
+    >>> [str(m.origin) for m in anyio.run(renderer.render, DirectoryArtifact("."))]
     ['configmaps (document 0) via function', 'configmaps (document 1) via function']
 """
 
@@ -60,10 +56,11 @@ class FunctionRenderer:
 
     Example:
 
-        >>> import anyio, types
+        >>> import anyio
+        >>> from reconcile.render import DirectoryArtifact
         >>> def objects(artifact):
         ...     return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}]
-        >>> art = types.SimpleNamespace(root=".", revision="r1")
+        >>> art = DirectoryArtifact(".")
         >>> [str(m.ref) for m in anyio.run(FunctionRenderer(objects).render, art)]
         ['Namespace team-a']
     """

@@ -160,7 +160,7 @@ class HelmRenderer:
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """Check paths, run ``helm template``, parse and validate its output."""
-        root = Path(artifact.root)
+        root = Path(artifact.path)
         chart = resolve_inside(root, root, self.chart, what="chart")
         if not chart.exists():
             raise RenderError(f"chart {self.chart!r} not found in the artifact")

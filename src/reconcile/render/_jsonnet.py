@@ -117,7 +117,7 @@ class JsonnetRenderer:
             raise ConfigurationError(
                 "Jsonnet needs the jsonnet package: pip install 'reconcile[jsonnet]'"
             ) from exc
-        root = Path(artifact.root)
+        root = Path(artifact.path)
         main = resolve_inside(root, root, self.path, what="jsonnet file")
         rel = relative(main, root)
         libraries = [

@@ -264,7 +264,7 @@ class KustomizeRenderer:
 
     async def render(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """Check paths, run kustomize, parse and validate its output."""
-        root = Path(artifact.root)
+        root = Path(artifact.path)
         directory = resolve_inside(root, root, self.path, what="path")
         if not directory.is_dir():
             raise RenderError(f"kustomize path {self.path!r} is not a directory")

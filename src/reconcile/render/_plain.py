@@ -2,17 +2,14 @@
 
 Example:
 
-    >>> import anyio, attrs, tempfile
+    >>> import anyio, tempfile
     >>> from pathlib import Path
-    >>> from reconcile.render import YamlRenderer
-    >>> @attrs.frozen
-    ... class Art:
-    ...     root: Path
-    ...     revision: str = "v1"
+    >>> from reconcile.render import DirectoryArtifact, YamlRenderer
     >>> with tempfile.TemporaryDirectory() as d:
     ...     _ = (Path(d) / "cm.yaml").write_text(
     ...         "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: a, namespace: x}\\n")
-    ...     [(str(m.ref), str(m.origin)) for m in anyio.run(YamlRenderer().render, Art(Path(d)))]
+    ...     manifests = anyio.run(YamlRenderer().render, DirectoryArtifact(d))
+    ...     [(str(m.ref), str(m.origin)) for m in manifests]
     [('ConfigMap x/a', 'cm.yaml:1:1 (document 0)')]
 """
 
@@ -144,7 +141,7 @@ class YamlRenderer:
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> cm = "apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n"
         >>> _ = (root / "cm.yaml").write_text(cm)
-        >>> artifact = types.SimpleNamespace(root=root, revision="r1")
+        >>> artifact = types.SimpleNamespace(path=root, checksum="sha256:r1")
         >>> [str(m.origin) for m in YamlRenderer().render_sync(artifact)]
         ['cm.yaml:1:1 (document 0)']
     """
@@ -180,7 +177,7 @@ class YamlRenderer:
 
     def render_sync(self, artifact: ArtifactLike) -> tuple[Manifest, ...]:
         """Render in the calling thread."""
-        root = Path(artifact.root)
+        root = Path(artifact.path)
         start = resolve_inside(root, root, self.path, what="path")
         if start.is_file():
             files: list[Path] = [start]

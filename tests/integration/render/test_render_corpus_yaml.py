@@ -6,22 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 import yaml
 
 from reconcile.errors import DuplicateObjectError
-from reconcile.render import YamlRenderer, load_manifests
+from reconcile.render import DirectoryArtifact, YamlRenderer, load_manifests
 
 pytestmark = pytest.mark.integration
 
 ALERTMANAGER_CRD = "kube-prometheus/setup/0alertmanagerConfigCustomResourceDefinition.yaml"
-
-
-@attrs.frozen
-class Art:
-    root: Path
-    revision: str = "corpus"
 
 
 class _ValueAsString(yaml.CSafeLoader):
@@ -106,7 +99,7 @@ def test_alertmanager_crd_enum_keeps_the_bare_equals(corpus_dir: Path) -> None:
     ],
 )
 def test_corpus_directories_render(corpus_dir: Path, path: str, count: int) -> None:
-    manifests = anyio.run(YamlRenderer(path).render, Art(corpus_dir / "manifests"))
+    manifests = anyio.run(YamlRenderer(path).render, DirectoryArtifact(corpus_dir / "manifests"))
     assert len(manifests) == count
     assert all(m.origin is not None and m.origin.line for m in manifests)
 
@@ -115,7 +108,7 @@ def test_corpus_directories_render(corpus_dir: Path, path: str, count: int) -> N
 def test_overlapping_corpus_trees_are_duplicates(corpus_dir: Path, path: str) -> None:
     # install.yaml and namespace-install.yaml (release/ and the sources) share objects.
     with pytest.raises(DuplicateObjectError) as info:
-        anyio.run(YamlRenderer(path).render, Art(corpus_dir / "manifests"))
+        anyio.run(YamlRenderer(path).render, DirectoryArtifact(corpus_dir / "manifests"))
     assert info.value.other is not None
     assert info.value.origin is not None
     assert info.value.other.file != info.value.origin.file

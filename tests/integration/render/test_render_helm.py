@@ -8,24 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 import yaml
 
 from reconcile.errors import ConfigurationError, RenderSecurityError, ToolError
-from reconcile.render import HelmRenderer
+from reconcile.render import DirectoryArtifact, HelmRenderer
 from reconcile.render.tools import ensure_helm
 from reconcile.testing import skip_or_fail
 
 pytestmark = pytest.mark.integration
 
 CHART = "helm-metrics-server/metrics-server"
-
-
-@attrs.frozen
-class Art:
-    root: Path
-    revision: str = "r"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def helm_template(helm: str, chart: Path, *args: str) -> list[Any]:
 
 
 def render(renderer: HelmRenderer, root: Path) -> list[Any]:
-    return list(anyio.run(renderer.render, Art(root)))
+    return list(anyio.run(renderer.render, DirectoryArtifact(root)))
 
 
 @pytest.mark.parametrize(

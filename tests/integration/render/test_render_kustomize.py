@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 import yaml
 
 from reconcile.errors import RenderSecurityError, ToolError
-from reconcile.render import KustomizeRenderer
+from reconcile.render import DirectoryArtifact, KustomizeRenderer
 from reconcile.render.tools import ensure_kustomize, find_kustomize
 from reconcile.testing import skip_or_fail
 
@@ -43,12 +42,6 @@ CORPUS_KUSTOMIZATIONS = [
     "microservices-demo/kubernetes-manifests",
 ]
 BROKEN_UPSTREAM = "kustomize-examples/transformerconfigs/images"
-
-
-@attrs.frozen
-class Art:
-    root: Path
-    revision: str = "r"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +73,7 @@ def reference(command: list[str], directory: Path) -> list[Any]:
 
 
 def render(renderer: KustomizeRenderer, root: Path) -> list[Any]:
-    return list(anyio.run(renderer.render, Art(root)))
+    return list(anyio.run(renderer.render, DirectoryArtifact(root)))
 
 
 def test_the_corpus_list_is_complete(corpus_dir: Path) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import attrs
 import pytest
 
 from reconcile.errors import (
@@ -19,13 +18,9 @@ from reconcile.errors import (
     ToolError,
 )
 from reconcile.objects import Manifest, Origin
-from reconcile.render import FunctionRenderer, JsonnetRenderer
+from reconcile.render import DirectoryArtifact, FunctionRenderer, JsonnetRenderer
 
-
-@attrs.frozen
-class Art:
-    root: Path = Path()
-    revision: str = "r"
+ART = DirectoryArtifact(Path())
 
 
 def cm(name: str) -> dict[str, Any]:
@@ -40,7 +35,7 @@ def test_sync_function_gets_the_artifact_and_its_output_is_copied() -> None:
         seen.append(artifact)
         return [shared, Manifest(cm("b"), Origin("custom.py", 0, 7))]
 
-    art = Art()
+    art = ART
     out = anyio.run(FunctionRenderer(fn).render, art)
     assert seen == [art]
     assert [m.ref.name for m in out] == ["a", "b"]
@@ -55,7 +50,7 @@ def test_async_function_and_generator_output() -> None:
         await anyio.lowlevel.checkpoint()
         return (cm(f"c{i}") for i in range(3))
 
-    out = anyio.run(FunctionRenderer(fn, name="gen").render, Art())
+    out = anyio.run(FunctionRenderer(fn, name="gen").render, ART)
     assert [m.ref.name for m in out] == ["c0", "c1", "c2"]
     assert out[2].origin == Origin("gen", 2, renderer="function")
 
@@ -65,16 +60,16 @@ def test_function_errors_become_render_errors() -> None:
         raise KeyError("values")
 
     with pytest.raises(RenderError, match="render function failed: KeyError"):
-        anyio.run(FunctionRenderer(broken).render, Art())
+        anyio.run(FunctionRenderer(broken).render, ART)
 
 
 def test_function_output_is_validated() -> None:
     with pytest.raises(ManifestValidationError, match="not int"):
-        anyio.run(FunctionRenderer(lambda a: [1]).render, Art())  # type: ignore[list-item]
+        anyio.run(FunctionRenderer(lambda a: [1]).render, ART)  # type: ignore[list-item]
     with pytest.raises(DuplicateObjectError):
-        anyio.run(FunctionRenderer(lambda a: [cm("x"), cm("x")]).render, Art())
+        anyio.run(FunctionRenderer(lambda a: [cm("x"), cm("x")]).render, ART)
     with pytest.raises(ManifestValidationError, match="kind is missing"):
-        anyio.run(FunctionRenderer(lambda a: [{"apiVersion": "v1"}]).render, Art())
+        anyio.run(FunctionRenderer(lambda a: [{"apiVersion": "v1"}]).render, ART)
 
 
 def test_cache_key_uses_the_given_key() -> None:
@@ -114,7 +109,7 @@ def test_jsonnet_ext_vars_tla_and_library_paths(tmp_path: Path) -> None:
         tla_code={"replicas": "3"},
         library_paths=["lib"],
     )
-    out = anyio.run(renderer.render, Art(tmp_path))
+    out = anyio.run(renderer.render, DirectoryArtifact(tmp_path))
     assert [str(m.ref) for m in out] == [
         "ConfigMap shop/web-prod",
         "ConfigMap x/r3",
@@ -132,13 +127,13 @@ def test_jsonnet_ext_vars_tla_and_library_paths(tmp_path: Path) -> None:
         tla_vars={"replicas": "s"},
         library_paths=["lib"],
     )
-    assert anyio.run(tla.render, Art(tmp_path))[1].ref.name == "rs"
+    assert anyio.run(tla.render, DirectoryArtifact(tmp_path))[1].ref.name == "rs"
 
 
 def test_jsonnet_error_is_a_tool_error_with_location(tmp_path: Path) -> None:
     write(tmp_path, "main.jsonnet", "{ a: std.extVar('missing') }\n")
     with pytest.raises(ToolError, match="undefined external variable: missing") as info:
-        anyio.run(JsonnetRenderer("main.jsonnet").render, Art(tmp_path))
+        anyio.run(JsonnetRenderer("main.jsonnet").render, DirectoryArtifact(tmp_path))
     assert "main.jsonnet:1" in info.value.stderr
 
 
@@ -153,12 +148,12 @@ def test_jsonnet_import_leaving_the_root_is_refused(
         f"import '{os.path.relpath(outside, tmp_path)}/secret.libsonnet'\n",
     )
     with pytest.raises(RenderSecurityError, match="leaves the artifact root"):
-        anyio.run(JsonnetRenderer("main.jsonnet").render, Art(tmp_path))
+        anyio.run(JsonnetRenderer("main.jsonnet").render, DirectoryArtifact(tmp_path))
     with pytest.raises(RenderSecurityError):
-        anyio.run(JsonnetRenderer("../x.jsonnet").render, Art(tmp_path))
+        anyio.run(JsonnetRenderer("../x.jsonnet").render, DirectoryArtifact(tmp_path))
 
 
 def test_jsonnet_scalar_output_is_invalid(tmp_path: Path) -> None:
     write(tmp_path, "main.jsonnet", "[1]\n")
     with pytest.raises(ManifestValidationError, match="not a scalar"):
-        anyio.run(JsonnetRenderer("main.jsonnet").render, Art(tmp_path))
+        anyio.run(JsonnetRenderer("main.jsonnet").render, DirectoryArtifact(tmp_path))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 
 from reconcile.errors import (
@@ -21,27 +20,21 @@ from reconcile.errors import (
 from reconcile.render import (
     ArtifactLike,
     CachedRenderer,
+    DirectoryArtifact,
     Renderer,
     Validation,
     YamlLimits,
     YamlRenderer,
 )
+from reconcile.sources import LocalSource
 
 Write = Callable[[str, str | bytes], Path]
 
 
-@attrs.frozen
-class DirArtifact:
-    """The smallest artifact: a directory and a revision."""
-
-    root: Path
-    revision: str = "test@sha1:0"
-
-
 @pytest.fixture
-def artifact(tmp_path: Path) -> DirArtifact:
+def artifact(tmp_path: Path) -> DirectoryArtifact:
     """An empty artifact directory."""
-    return DirArtifact(tmp_path)
+    return DirectoryArtifact(tmp_path, "sha256:0")
 
 
 @pytest.fixture
@@ -216,14 +209,14 @@ def test_symlink_leaving_the_root_is_refused(
     outside = tmp_path_factory.mktemp("outside") / "secret.yaml"
     outside.write_text(cm("stolen"))
     write("ok.yaml", cm("ok"))
-    os.symlink(outside, artifact.root / "link.yaml")
+    os.symlink(outside, artifact.path / "link.yaml")
     with pytest.raises(RenderSecurityError, match="symlink leaves the artifact root"):
         render(YamlRenderer(), artifact)
 
 
 def test_symlink_inside_the_root_is_followed(write: Write, artifact: ArtifactLike) -> None:
     write("real/a.yaml", cm("a"))
-    os.symlink(artifact.root / "real", artifact.root / "alias")
+    os.symlink(artifact.path / "real", artifact.path / "alias")
     # The same directory twice (through the link) is read once.
     assert [m.ref.name for m in render(YamlRenderer(), artifact)] == ["a"]
 
@@ -233,14 +226,14 @@ def test_path_leaving_the_root_is_refused(artifact: ArtifactLike) -> None:
         render(YamlRenderer("../elsewhere"), artifact)
 
 
-def test_cache_by_revision_and_options(write: Write, artifact: ArtifactLike) -> None:
+def test_cache_by_checksum_and_options(write: Write, artifact: ArtifactLike) -> None:
     write("a.yaml", cm("a"))
     cached = CachedRenderer(YamlRenderer())
     first = anyio.run(cached.render, artifact)
     write("b.yaml", cm("b"))
-    assert anyio.run(cached.render, artifact) is first  # same revision: cached
+    assert anyio.run(cached.render, artifact) is first  # same checksum: cached
     assert cached.statistics() == {"hits": 1, "misses": 1, "size": 1}
-    newer = type(artifact)(artifact.root, "test@sha1:1")  # type: ignore[call-arg]
+    newer = DirectoryArtifact(artifact.path, "sha256:1")
     assert [m.ref.name for m in anyio.run(cached.render, newer)] == ["a", "b"]
     other = CachedRenderer(YamlRenderer(include=["a.yaml"]))
     assert YamlRenderer().cache_key() != YamlRenderer(include=["a.yaml"]).cache_key()
@@ -254,3 +247,24 @@ def test_failed_render_is_not_cached(write: Write, artifact: ArtifactLike) -> No
         anyio.run(cached.render, artifact)
     write("a.yaml", cm("a"))
     assert len(anyio.run(cached.render, artifact)) == 1
+
+
+def test_unknown_checksum_is_never_cached(write: Write, tmp_path: Path) -> None:
+    write("a.yaml", cm("a"))
+    cached = CachedRenderer(YamlRenderer())
+    assert len(anyio.run(cached.render, DirectoryArtifact(tmp_path))) == 1
+    write("b.yaml", cm("b"))
+    assert len(anyio.run(cached.render, DirectoryArtifact(tmp_path))) == 2
+    assert cached.statistics() == {"hits": 0, "misses": 2, "size": 0}
+
+
+def test_a_sources_artifact_renders_directly(
+    write: Write, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    write("a.yaml", cm("a"))
+    source = LocalSource(tmp_path, cache_dir=tmp_path_factory.mktemp("cache"))
+    fetched = anyio.run(source.fetch)
+    assert isinstance(fetched, ArtifactLike)
+    cached = CachedRenderer(YamlRenderer())
+    assert [m.ref.name for m in anyio.run(cached.render, fetched)] == ["a"]
+    assert anyio.run(cached.render, fetched) is anyio.run(cached.render, fetched)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import attrs
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -21,6 +20,7 @@ from reconcile.errors import (
 from reconcile.objects import Manifest, Origin
 from reconcile.render import (
     Chain,
+    DirectoryArtifact,
     FunctionRenderer,
     Substitute,
     load_yaml,
@@ -28,16 +28,12 @@ from reconcile.render import (
     variables_from,
 )
 
-
-@attrs.frozen
-class Art:
-    root: Path = Path()
-    revision: str = "r"
+ART = DirectoryArtifact(Path())
 
 
 def run(sub: Substitute, *objs: dict[str, Any]) -> list[dict[str, Any]]:
     manifests = [Manifest(o, Origin("m.yaml", i, 1)) for i, o in enumerate(objs)]
-    return [m.obj for m in anyio.run(sub.transform, manifests, Art())]
+    return [m.obj for m in anyio.run(sub.transform, manifests, ART)]
 
 
 def cm(data: dict[str, Any], name: str = "c", **meta: dict[str, str]) -> dict[str, Any]:
@@ -148,7 +144,7 @@ def test_opt_out_annotation_or_label() -> None:
 def test_unchanged_manifests_are_passed_through() -> None:
     objs = [cm({"k": "plain"}, name="a"), cm({"k": "${A}"}, name="b")]
     manifests = [Manifest(o, Origin("m.yaml", i)) for i, o in enumerate(objs)]
-    out = anyio.run(Substitute({"A": "1"}).transform, manifests, Art())
+    out = anyio.run(Substitute({"A": "1"}).transform, manifests, ART)
     assert out[0] is manifests[0]
     assert out[1].obj["data"] == {"k": 1}
     assert objs[1]["data"] == {"k": "${A}"}  # the input is not modified
@@ -182,7 +178,7 @@ def test_chain_runs_substitution_after_a_renderer() -> None:
         return [cm({"env": "${ENV:=dev}"})]
 
     chain = Chain(FunctionRenderer(objects, key="v1"), Substitute({"ENV": "prod"}))
-    [m] = anyio.run(chain.render, Art())
+    [m] = anyio.run(chain.render, ART)
     assert m.obj["data"] == {"env": "prod"}
     assert "substitute" in chain.cache_key()
 
