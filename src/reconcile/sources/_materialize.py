@@ -38,16 +38,23 @@ from reconcile.sources._tree import (
 )
 
 __all__ = [
+    "Listing",
     "TreeEntry",
+    "TreeWriter",
     "blob_id",
     "check_subpath",
     "check_tree_path",
     "content_checksum",
+    "decode_listing",
+    "encode_listing",
     "ignore_files",
-    "TreeWriter",
+    "parent_dirs",
     "select_entries",
     "tree_checksum",
 ]
+
+#: What an artifact directory holds: path -> (kind, blob id).
+Listing = dict[str, tuple[str, str]]
 
 
 @attrs.frozen(slots=True)
@@ -87,6 +94,15 @@ def content_checksum(files: Iterable[tuple[str, str, bytes]]) -> str:
 
 def check_tree_path(path: str, *, url: str | None = None) -> None:
     """Refuse tree entries that could escape the checkout or touch ``.git``."""
+    if (
+        path
+        and path[0] not in "./"
+        and path[-1] != "/"
+        and "/." not in path
+        and "//" not in path
+        and "\0" not in path
+    ):
+        return  # no component is empty or begins with a dot: the common case
     parts = path.split("/")
     if path.startswith("/") or any(part in {"", ".", ".."} for part in parts):
         raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)
@@ -124,11 +140,15 @@ def select_entries(
     nothing, :class:`SourceSecurityError` on unsafe paths.
     """
     prefix = f"{subpath}/" if subpath else ""
-    rooted: list[TreeEntry] = []
-    for e in entries:
-        if prefix and not e.path.startswith(prefix):
-            continue
-        rooted.append(attrs.evolve(e, path=e.path[len(prefix) :]))
+    if prefix:
+        cut = len(prefix)
+        rooted = [
+            TreeEntry(e.path[cut:], e.mode, e.oid, e.size)
+            for e in entries
+            if e.path.startswith(prefix)
+        ]
+    else:
+        rooted = list(entries)
     for rel, text in sorted(ignore_texts.items(), key=lambda kv: kv[0].count("/")):
         directory = rel.rpartition("/")[0]
         file_filter.load_ignore_text(directory, text.decode("utf-8", "replace"))
@@ -162,7 +182,10 @@ def ignore_files(entries: Sequence[TreeEntry], subpath: str) -> list[TreeEntry]:
     return [
         e
         for e in entries
-        if e.path.startswith(prefix) and PurePosixPath(e.path).name == IGNORE_FILE and e.kind != "L"
+        if e.path.endswith(IGNORE_FILE)
+        and e.path.rpartition("/")[2] == IGNORE_FILE
+        and e.path.startswith(prefix)
+        and e.kind != "L"
     ]
 
 
@@ -222,7 +245,7 @@ class TreeWriter:
         e = self.entries[index]
         self._ensure_dir(e.path.rpartition("/")[0])
         os.link(source, self.root / e.path, follow_symlinks=False)
-        self._count(os.lstat(source).st_size)
+        self._count(e.size if e.size >= 0 else os.lstat(source).st_size)
 
     def prepare_dirs(self, indices: Sequence[int]) -> None:
         """Create the directories of entries a backend will write itself."""
@@ -265,6 +288,61 @@ class TreeWriter:
         finally:
             os.close(fd)
 
+    def recycle(self, old: Listing) -> list[int]:
+        """Turn ``root``, a retired artifact holding ``old``, into this tree; return what is left.
+
+        Entries of ``old`` that differ from (or are absent in) the new entries
+        are unlinked, directories nothing needs any more are removed, and
+        directories that will receive files are made writable (and sealed
+        again by :meth:`finish`). Nothing is written into an existing file:
+        files may be hard links shared with live artifacts. Returns the
+        indices of the entries still to write (with :meth:`sink`,
+        :meth:`link` or :meth:`written_by_others`). Raises :class:`OSError`
+        when the directory does not hold what ``old`` says; the caller then
+        discards it and builds from scratch.
+        """
+        entries = self.entries
+        root = str(self.root)
+        new: dict[str, int] = {e.path: i for i, e in enumerate(entries)}
+        todo: list[int] = []
+        for i, e in enumerate(entries):
+            have = old.get(e.path)
+            if have is not None and have[0] == e.kind and have[1] == e.oid:
+                self._count(e.size if e.size >= 0 else os.lstat(f"{root}/{e.path}").st_size)
+            else:
+                todo.append(i)
+        stale = [
+            p
+            for p, (kind, oid) in old.items()
+            if (j := new.get(p)) is None or entries[j].kind != kind or entries[j].oid != oid
+        ]
+        old_dirs = parent_dirs(old)
+        new_dirs = parent_dirs(new)
+        opened: set[str] = set()
+
+        def writable(d: str) -> None:
+            if d not in opened:
+                os.chmod(f"{root}/{d}" if d else root, 0o755)  # noqa: S103
+                opened.add(d)
+
+        for p in stale:
+            writable(p.rpartition("/")[0])
+            os.unlink(f"{root}/{p}")
+        for d in sorted(old_dirs - new_dirs, key=lambda d: d.count("/"), reverse=True):
+            writable(d.rpartition("/")[0])
+            os.rmdir(f"{root}/{d}")
+            opened.discard(d)
+        kept = old_dirs & new_dirs
+        for i in todo:
+            # The deepest directory that exists already receives a file or a new directory.
+            d = entries[i].path.rpartition("/")[0]
+            while d and d not in kept:
+                d = d.rpartition("/")[0]
+            writable(d)
+        self._made.update(kept)
+        self._dirs.extend(self.root / d for d in opened if d and d in kept)
+        return todo
+
     def finish(self) -> TreeStats:
         """Seal the subdirectories and return checksum, file count and size."""
         for i in self._external:
@@ -287,3 +365,45 @@ def check_subpath(
     prefix = f"{subpath}/"
     if not any(e.path.startswith(prefix) for e in entries):
         raise RefNotFoundError(f"sub-path {subpath!r} is not a directory at {commit[:12]}", url=url)
+
+
+def parent_dirs(paths: Iterable[str]) -> set[str]:
+    """Every directory above ``paths`` (posix, relative; the root ``""`` excluded).
+
+    >>> sorted(parent_dirs(["a/b/c", "a/d", "e"]))
+    ['a', 'a/b']
+    """
+    dirs: set[str] = set()
+    for p in paths:
+        d = p.rpartition("/")[0]
+        while d and d not in dirs:
+            dirs.add(d)
+            d = d.rpartition("/")[0]
+    return dirs
+
+
+def encode_listing(entries: Iterable[TreeEntry]) -> bytes:
+    """What an artifact holds, in the form :meth:`ArtifactStore.commit` stores.
+
+    >>> e = TreeEntry("a b/c", 0o100755, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
+    >>> decode_listing(encode_listing([e]))
+    {'a b/c': ('X', 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391')}
+    """
+    return b"".join(
+        f"{e.kind}{e.oid} {e.path}\0".encode("utf-8", "surrogateescape") for e in entries
+    )
+
+
+def decode_listing(data: bytes) -> Listing:
+    """The inverse of :func:`encode_listing`; raises :class:`ValueError` on damage."""
+    out: Listing = {}
+    if data and not data.endswith(b"\0"):
+        raise ValueError("truncated listing")
+    for record in data.split(b"\0")[:-1]:
+        text = record.decode("utf-8", "surrogateescape")
+        kind = text[:1]
+        oid, _, path = text[1:].partition(" ")
+        if kind not in {"F", "X", "L"} or len(oid) not in {40, 64} or not path:
+            raise ValueError(f"damaged listing record {text[:60]!r}")
+        out[path] = (kind, oid)
+    return out

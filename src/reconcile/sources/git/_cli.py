@@ -286,9 +286,26 @@ class CLIBackend:
     async def fetch(
         self, conn: Connection, repo: Path, wants: Sequence[Want], *, depth: int | None
     ) -> None:
-        """``git fetch`` the wants into the bare cache repository."""
+        """``git fetch`` the wants into the bare cache repository.
+
+        Wants are asked for by object id (``+<sha>:<ref>``): with protocol v2
+        and no tags to follow, git then skips the ref advertisement, which
+        the caller's ``ls-remote`` has just made, and saves a round trip. A
+        server that refuses an object id (the ref moved since) is asked by
+        ref name instead.
+        """
         await self._init(repo)
-        refspecs = [f"+{w.ref}:{w.ref}" if w.ref else w.sha for w in wants]
+        by_sha = [f"+{w.sha}:{w.ref}" if w.ref else w.sha for w in wants]
+        try:
+            await self._fetch(conn, repo, by_sha, depth=depth)
+        except RefNotFoundError:
+            if not all(w.ref for w in wants):
+                raise
+            await self._fetch(conn, repo, [f"+{w.ref}:{w.ref}" for w in wants], depth=depth)
+
+    async def _fetch(
+        self, conn: Connection, repo: Path, refspecs: Sequence[str], *, depth: int | None
+    ) -> None:
         args = [
             f"--git-dir={repo}",
             "fetch",

@@ -26,9 +26,12 @@ from reconcile.errors import (
 )
 from reconcile.sources._artifact import Artifact, Revision
 from reconcile.sources._materialize import (
+    Listing,
     TreeEntry,
     TreeWriter,
     check_subpath,
+    decode_listing,
+    encode_listing,
     ignore_files,
     select_entries,
 )
@@ -264,8 +267,8 @@ class GitSource:
         self.store: ArtifactStore = ArtifactStore(base / "artifacts", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
-        # The last artifact built and its entries: unchanged files are linked.
-        self._previous: tuple[Path, dict[str, tuple[str, str]]] | None = None
+        # What each artifact directory holds (also stored beside it, for restarts).
+        self._listings: dict[str, Listing] = {}
 
     @property
     def url(self) -> str:
@@ -552,16 +555,54 @@ class GitSource:
             except SignatureError as exc:
                 raise SignatureError(exc.message, url=self.url) from None
 
-    async def _write(self, writer: TreeWriter, selected: Sequence[TreeEntry], root: Path) -> None:
-        """Fill ``root``: link what the previous artifact has, write the rest."""
+    def _listing(self, key: str) -> Listing | None:
+        got = self._listings.get(key)
+        if got is None:
+            data = self.store.listing(key)
+            if data is None:
+                return None
+            try:
+                got = decode_listing(data)
+            except ValueError:
+                return None
+            self._listings[key] = got
+        return got
+
+    def _recycle(self, key: str, root: Path, writer: TreeWriter) -> list[int] | None:
+        """Reuse the directory of an artifact that gc would remove next, if any.
+
+        Its path disappears at once; only the entries that differ are then
+        replaced, so a one-commit change costs a few file operations instead
+        of one per file and directory. Returns the entries left to write, or
+        ``None`` (nothing to recycle) for a build from scratch.
+        """
+        for name in reversed(self.store.doomed(protect=[key])):
+            old = self._listing(name)
+            if old is None:
+                continue
+            self.store.take(name, root)
+            self._listings.pop(name, None)
+            try:
+                return writer.recycle(old)
+            except OSError as exc:
+                log.debug("%s: artifact %s not reusable (%s)", self.url, name, exc)
+                remove_tree(root)
+                return None
+        return None
+
+    async def _write(
+        self, writer: TreeWriter, selected: Sequence[TreeEntry], root: Path, todo: list[int]
+    ) -> None:
+        """Write entries ``todo``: link what the newest artifact has, write the rest."""
         backend, repo = self.backend, self.repo_path
         reuse: list[int] = []
         rest: list[int] = []
-        prev_root, prev = self._previous if self._previous else (None, {})
-        if prev_root is not None and not prev_root.is_dir():
-            prev = {}
-        for i, e in enumerate(selected):
-            if e.kind != "L" and prev.get(e.path) == (e.kind, e.oid):
+        prev_key = self.store.newest()
+        prev = self._listing(prev_key) if prev_key is not None else None
+        prev_root = self.store.path(prev_key) if prev_key is not None else None
+        for i in todo:
+            e = selected[i]
+            if prev is not None and e.kind != "L" and prev.get(e.path) == (e.kind, e.oid):
                 reuse.append(i)
             else:
                 rest.append(i)
@@ -615,10 +656,15 @@ class GitSource:
         staged = self.store.staging()
         try:
             root = staged / "tree"
-            root.mkdir()
             writer = TreeWriter(root, selected, self.limits, url=url)
-            await self._write(writer, selected, root)
-            stats = writer.finish()
+            todo = await anyio.to_thread.run_sync(self._recycle, key, root, writer)
+            if todo is None:
+                root.mkdir()
+                writer = TreeWriter(root, selected, self.limits, url=url)
+                todo = list(range(len(selected)))
+            await self._write(writer, selected, root, todo)
+            stats = await anyio.to_thread.run_sync(writer.finish)
+            listing = {e.path: (e.kind, e.oid) for e in selected}
             meta: dict[str, object] = {
                 "checksum": stats.checksum,
                 "files": stats.files,
@@ -626,12 +672,15 @@ class GitSource:
                 "commit": resolved.commit,
             }
             final = await anyio.to_thread.run_sync(
-                lambda: self.store.commit(root, key, meta, sealed=True)
+                lambda: self.store.commit(
+                    root, key, meta, sealed=True, listing=encode_listing(selected)
+                )
             )
         finally:
             await anyio.to_thread.run_sync(remove_tree, staged)
         self.store.gc(protect=[key])
-        self._previous = (final, {e.path: (e.kind, e.oid) for e in selected})
+        self._listings = {k: v for k, v in self._listings.items() if self.store.exists(k)}
+        self._listings[key] = listing
         return Artifact(
             revision=Revision(commit=resolved.commit, ref=resolved.ref),
             path=final,
