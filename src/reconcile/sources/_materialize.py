@@ -20,8 +20,10 @@ True
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -51,6 +53,7 @@ __all__ = [
     "parent_dirs",
     "select_entries",
     "tree_checksum",
+    "writes_into_readonly_dirs",
 ]
 
 #: What an artifact directory holds: path -> (kind, blob id).
@@ -407,3 +410,26 @@ def decode_listing(data: bytes) -> Listing:
             raise ValueError(f"damaged listing record {text[:60]!r}")
         out[path] = (kind, oid)
     return out
+
+
+@functools.cache
+def writes_into_readonly_dirs() -> bool:
+    """Whether this process may create files in a directory without write permission.
+
+    True for root with ``CAP_DAC_OVERRIDE``: a tree can then be written with
+    read-only directories from the start (no second pass to seal them).
+    Probed once per process.
+
+    >>> isinstance(writes_into_readonly_dirs(), bool)
+    True
+    """
+    with tempfile.TemporaryDirectory(prefix="rc-probe-") as tmp:
+        probe = os.path.join(tmp, "d")
+        os.mkdir(probe, 0o555)
+        try:
+            os.close(os.open(os.path.join(probe, "f"), os.O_WRONLY | os.O_CREAT, 0o444))
+        except PermissionError:
+            return False
+        finally:
+            os.chmod(probe, 0o755)  # noqa: S103 - so that the temporary directory can go
+        return True

@@ -482,3 +482,43 @@ async def test_a_damaged_retired_artifact_is_rebuilt_not_reused(
     assert files(fourth)["README.md"] == "# again\n"
     assert not second.path.exists()
     assert files(third)["README.md"] == "# changed\n"
+
+
+async def test_cli_cold_branch_fetch_skips_ls_remote(
+    upstream: Upstream, daemon_url: Any, tmp_path: Path
+) -> None:
+    """With nothing to compare with, the CLI fetches a branch by name in one connection."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    from reconcile.sources.git._cli import CLIBackend
+
+    class Recording(CLIBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        async def ls_remote(self, conn: Connection) -> RemoteRefs:
+            self.calls.append("ls_remote")
+            return await super().ls_remote(conn)
+
+        async def fetch_ref(
+            self, conn: Connection, repo: Path, ref: str, *, depth: int | None
+        ) -> str:
+            self.calls.append(f"fetch_ref {ref}")
+            return await super().fetch_ref(conn, repo, ref, depth=depth)
+
+    backend = Recording()
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, branch="main")
+    first = await src.fetch()
+    assert backend.calls == ["fetch_ref refs/heads/main"]
+    assert first.revision.commit == git("rev-parse", "HEAD", cwd=upstream.work)
+    assert first.revision.ref == "refs/heads/main"
+    # Later fetches compare first (the cheap "has HEAD moved?" check).
+    backend.calls.clear()
+    assert (await src.fetch()).path == first.path
+    assert backend.calls == ["ls_remote"]
+    with pytest.raises(RefNotFoundError) as info:
+        await GitSource(
+            daemon_url(upstream), backend=Recording(), cache_dir=tmp_path / "n", branch="nope"
+        ).fetch()
+    assert info.value.url == daemon_url(upstream)

@@ -193,6 +193,31 @@ def classify(conn: Connection, what: str, stderr: str) -> SourceError:
     return SourceError(f"{what} failed: {detail}", url=conn.redacted)
 
 
+def init_bare(repo: Path) -> None:
+    """Create the bare cache repository (what ``git init --bare`` makes, without hooks).
+
+    Written in place of a git process: the skeleton is four directories and
+    two files, built aside and renamed into place.
+    """
+    if (repo / "HEAD").is_file() and (repo / "objects").is_dir():
+        return
+    try:
+        repo.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(repo):
+            shutil.rmtree(repo)
+        tmp = repo.parent / f".{repo.name}.init-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags"):
+            (tmp / sub).mkdir(parents=True)
+        (tmp / "config").write_text(
+            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+        )
+        (tmp / "HEAD").write_text("ref: refs/heads/main\n")
+        os.rename(tmp, repo)
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache repository: {exc}") from None
+
+
 class CLIBackend:
     """Talks to remotes by running the ``git`` command.
 
@@ -276,12 +301,7 @@ class CLIBackend:
         return RemoteRefs(refs, symrefs)
 
     async def _init(self, repo: Path) -> None:
-        if (repo / "HEAD").is_file() and (repo / "objects").is_dir():
-            return
-        repo.parent.mkdir(parents=True, exist_ok=True)
-        code, _, err = await self._git(None, ["init", "--bare", "-q", "--", str(repo)])
-        if code != 0:
-            raise CacheError(f"cannot create the cache repository: {err.strip()}")
+        await anyio.to_thread.run_sync(init_bare, repo)
 
     async def fetch(
         self, conn: Connection, repo: Path, wants: Sequence[Want], *, depth: int | None
@@ -302,6 +322,22 @@ class CLIBackend:
             if not all(w.ref for w in wants):
                 raise
             await self._fetch(conn, repo, [f"+{w.ref}:{w.ref}" for w in wants], depth=depth)
+
+    async def fetch_ref(self, conn: Connection, repo: Path, ref: str, *, depth: int | None) -> str:
+        """Fetch ``ref`` by name (one connection: no ``ls-remote`` first); return its commit.
+
+        An optional capability: the source uses it when it has nothing to
+        compare the remote's ref with (an empty artifact store), so that
+        asking first would only add a round trip.
+        """
+        await self._init(repo)
+        await self._fetch(conn, repo, [f"+{ref}:{ref}"], depth=depth)
+        peeled = f"{ref}^{{commit}}"
+        args = [f"--git-dir={repo}", "rev-parse", "--verify", "--end-of-options", peeled]
+        code, out, err = await self._git(None, args)
+        if code != 0:
+            raise CacheError(f"{ref} is missing after the fetch: {err.strip()}", url=conn.redacted)
+        return out.decode().strip()
 
     async def _fetch(
         self, conn: Connection, repo: Path, refspecs: Sequence[str], *, depth: int | None
@@ -376,8 +412,10 @@ class CLIBackend:
         with ``update-index --index-info`` and checked out. Callers pass no
         symlinks and no ``.gitattributes``: with no attributes in the index
         and an isolated configuration, git converts nothing and writes the
-        blobs as stored. Files are created read-only (umask 0222): their
-        directories must exist already.
+        blobs as stored. Files are created read-only (umask 0222), and so are
+        the directories git creates: callers create them beforehand unless
+        the process may write into read-only directories (see
+        :func:`~reconcile.sources._materialize.writes_into_readonly_dirs`).
         """
         index = root.parent / f".index-{root.name}"
         env = {**self._env(None), "GIT_INDEX_FILE": str(index)}

@@ -34,6 +34,7 @@ from reconcile.sources._materialize import (
     encode_listing,
     ignore_files,
     select_entries,
+    writes_into_readonly_dirs,
 )
 from reconcile.sources._redact import scrub
 from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tree
@@ -440,8 +441,28 @@ class GitSource:
         file_filter = self._file_filter()
         async with self._connection() as conn:
             ref = self.ref
+            fetch_ref: Any = getattr(self.backend, "fetch_ref", None)
             if ref.commit is not None and ref.branch is None:
                 resolved = ResolvedRef(None, ref.commit)
+            elif (
+                fetch_ref is not None
+                and ref.branch is not None
+                and ref == GitRef(branch=ref.branch)
+                and self.store.newest() is None
+            ):
+                # Nothing to compare the branch with: fetch it by name at once (one round
+                # trip fewer than ls-remote, then fetch).
+                name = f"refs/heads/{ref.branch}"
+                try:
+                    sha = await self._network(
+                        "fetch", fetch_ref(conn, self.repo_path, name, depth=self.depth)
+                    )
+                except CacheError:
+                    await anyio.to_thread.run_sync(remove_tree, self.repo_path)
+                    sha = await self._network(
+                        "fetch", fetch_ref(conn, self.repo_path, name, depth=self.depth)
+                    )
+                resolved = ResolvedRef(name, str(sha))
             else:
                 refs = await self._ls_remote(conn)
                 resolved = resolve_ref(ref, refs.refs, refs.symrefs, url=self.url)
@@ -626,7 +647,9 @@ class GitSource:
                 and selected[i].path.rpartition("/")[2] != ".gitattributes"
             ]
         if native:
-            await anyio.to_thread.run_sync(writer.prepare_dirs, native)
+            if not writes_into_readonly_dirs():
+                # git creates directories under umask 0222: unwritable unless made here.
+                await anyio.to_thread.run_sync(writer.prepare_dirs, native)
             await checkout(repo, [selected[i] for i in native], root)
             writer.written_by_others(native, sealed=True)
             skip = set(native)
