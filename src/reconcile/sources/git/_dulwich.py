@@ -287,6 +287,24 @@ class DulwichBackend:
 
         return await self._run(None, "list-tree", run)
 
+    async def list_gitlinks(self, repo: Path, commit: str) -> dict[str, str]:
+        """Submodule entries of ``commit``'s tree: path -> commit SHA."""
+
+        def run() -> dict[str, str]:
+            from dulwich.objects import S_ISGITLINK
+            from dulwich.repo import Repo
+
+            with Repo(str(repo)) as r_:
+                r: Any = r_
+                tree = r[commit.encode()].tree
+                return {
+                    e.path.decode("utf-8", "surrogateescape"): e.sha.decode()
+                    for e in r.object_store.iter_tree_contents(tree, include_trees=False)
+                    if S_ISGITLINK(e.mode)
+                }
+
+        return await self._run(None, "list-tree", run)
+
     async def read_blobs(
         self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
     ) -> None:

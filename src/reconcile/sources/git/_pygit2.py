@@ -225,6 +225,29 @@ class Pygit2Backend:
             elif entry.type_str == "blob":
                 out.append(TreeEntry(rel, entry.filemode, str(entry.id)))
 
+    async def list_gitlinks(self, repo: Path, commit: str) -> dict[str, str]:
+        """Submodule entries of ``commit``'s tree: path -> commit SHA."""
+
+        def run() -> dict[str, str]:
+            r = pygit2.Repository(str(repo))
+            links: dict[str, str] = {}
+
+            def walk(tree: Any, prefix: str) -> None:
+                for entry in tree:
+                    rel = f"{prefix}{entry.name}"
+                    if entry.type_str == "tree":
+                        walk(r[entry.id], rel + "/")
+                    elif entry.type_str == "commit":
+                        links[rel] = str(entry.id)
+
+            try:
+                walk(r[commit].peel(pygit2.Tree), "")
+            finally:
+                r.free()
+            return links
+
+        return await self._run(None, "list-tree", run)
+
     async def read_blobs(
         self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
     ) -> None:

@@ -30,6 +30,7 @@ from reconcile.sources._materialize import (
     TreeEntry,
     TreeWriter,
     check_subpath,
+    check_tree_path,
     decode_listing,
     encode_listing,
     ignore_files,
@@ -41,6 +42,7 @@ from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tr
 from reconcile.sources.git._auth import HTTPSAuth, SSHAuth
 from reconcile.sources.git._backend import CacheError, Connection, GitBackend, RemoteRefs, Want
 from reconcile.sources.git._refs import GitRef, ResolvedRef, resolve_ref
+from reconcile.sources.git._submodules import parse_gitmodules, resolve_url
 from reconcile.sources.git._url import parse_remote
 from reconcile.sources.git._verify import (
     SignatureVerification,
@@ -109,6 +111,9 @@ def get_backend(name: str) -> GitBackend:
     raise ConfigurationError(f"unknown git backend {name!r} (cli, dulwich, pygit2)")
 
 
+#: How deep submodules may nest (git itself has no limit; a cycle would never end).
+_MAX_SUBMODULE_DEPTH = 8
+
 _ASKPASS = '#!/bin/sh\nprintf "%s\\n" "$RECONCILE_SSH_PASSPHRASE"\n'
 
 
@@ -140,18 +145,23 @@ def _check_passphrase(key: bytes, passphrase: str | None, url: str) -> None:
 
 
 @asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
+async def _file_lock(path: Path, *, wait: float | None = None) -> AsyncIterator[None]:
     """An exclusive advisory lock: sources in other processes share the cache safely."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = None if wait is None else anyio.current_time() + wait
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if deadline is not None and anyio.current_time() > deadline:
+                    raise SourceError(
+                        f"the cache is locked by another fetch for more than {wait:g}s"
+                    ) from None
                 await anyio.sleep(0.05)
         yield
     finally:
@@ -184,6 +194,12 @@ class GitSource:
         allow_insecure_http: accept credentials over plain ``http://``.
         limits: size and file-count limits of an artifact.
         keep: how many artifact directories to keep (the newest ones).
+        recurse_submodules: check out submodules, recursively, into the
+            artifact (Flux's ``recurseSubmodules``). Their URLs obey the same
+            rules as ``url`` (``allow_file``; no command-running transports);
+            ``auth`` is used only for submodules on the same scheme, host and
+            port as ``url``, other hosts are reached anonymously (a CA bundle
+            still applies). Off by default: submodule entries are left out.
 
     Example:
 
@@ -217,8 +233,13 @@ class GitSource:
         allow_insecure_http: bool = False,
         limits: Limits | None = None,
         keep: int = 2,
+        recurse_submodules: bool = False,
     ) -> None:
         self._remote = parse_remote(url, allow_file=allow_file)
+        self._allow_file = allow_file
+        self._allow_insecure_http = allow_insecure_http
+        self._cache_dir = Path(cache_dir)
+        self.recurse_submodules = recurse_submodules
         given = [branch, tag, semver, name, commit]
         if ref is not None and any(v is not None for v in given):
             raise ConfigurationError("give either ref= or branch/tag/semver/name/commit, not both")
@@ -261,6 +282,11 @@ class GitSource:
             )
         if scheme == "git" and auth is not None:
             raise ConfigurationError("git:// remotes do not authenticate")
+        if recurse_submodules and not hasattr(self.backend, "list_gitlinks"):
+            raise ConfigurationError(
+                f"the {self.backend.name} backend cannot check out submodules "
+                "(recurse_submodules needs a backend with list_gitlinks)"
+            )
         url_key = f"{self._remote.url}\0{self.backend.name}"
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:32]
         base = Path(cache_dir) / "git" / digest
@@ -396,6 +422,8 @@ class GitSource:
         # its name: an artifact verified under one policy (and for one tag
         # object) is never reused under another.
         h = hashlib.sha256(self.subpath.encode())
+        if self.recurse_submodules:
+            h.update(b"\0submodules")
         if self.verify is not None:
             h.update(repr(self.verify).encode())
             if self.verify.mode in {"tag", "both"}:
@@ -612,10 +640,39 @@ class GitSource:
         return None
 
     async def _write(
-        self, writer: TreeWriter, selected: Sequence[TreeEntry], root: Path, todo: list[int]
+        self,
+        writer: TreeWriter,
+        selected: Sequence[TreeEntry],
+        root: Path,
+        todo: list[int],
+        origin: dict[str, Path],
     ) -> None:
-        """Write entries ``todo``: link what the newest artifact has, write the rest."""
-        backend, repo = self.backend, self.repo_path
+        """Write entries ``todo``: link what the newest artifact has, write the rest.
+
+        ``origin`` maps the paths (relative to the repository root) of
+        submodule files to the cache repository holding their blobs.
+        """
+        if origin:
+            prefix = f"{self.subpath}/" if self.subpath else ""
+            groups: dict[Path, list[int]] = {}
+            for i in todo:
+                groups.setdefault(origin.get(prefix + selected[i].path, self.repo_path), []).append(
+                    i
+                )
+            for repo, part in groups.items():
+                await self._write_from(repo, writer, selected, root, part)
+            return
+        await self._write_from(self.repo_path, writer, selected, root, todo)
+
+    async def _write_from(
+        self,
+        repo: Path,
+        writer: TreeWriter,
+        selected: Sequence[TreeEntry],
+        root: Path,
+        todo: list[int],
+    ) -> None:
+        backend = self.backend
         reuse: list[int] = []
         rest: list[int] = []
         prev_key = self.store.newest()
@@ -659,6 +716,129 @@ class GitSource:
                 repo, [selected[i].oid for i in rest], lambda j, data: writer.sink(rest[j], data)
             )
 
+    def _submodule_source(self, url: str, path: str) -> GitSource:
+        """A source for the submodule at ``path``, under this source's rules."""
+        try:
+            remote = parse_remote(url, allow_file=self._allow_file)
+        except SourceSecurityError as exc:
+            raise SourceSecurityError(f"submodule {path!r}: {exc.message}", url=exc.url) from None
+        top = self._remote
+        same = (remote.scheme, remote.host, remote.port) == (top.scheme, top.host, top.port)
+        auth: HTTPSAuth | SSHAuth | None = None
+        if same:
+            auth = self.auth
+            if auth is None and top.password is not None and remote.password is None:
+                auth = HTTPSAuth(username=top.username, password=top.password)
+        elif (
+            remote.scheme == "https"
+            and isinstance(self.auth, HTTPSAuth)
+            and self.auth.ca_bundle is not None
+        ):
+            auth = HTTPSAuth(ca_bundle=self.auth.ca_bundle)  # a CA is no secret
+        if remote.scheme == "ssh" and not isinstance(auth, SSHAuth):
+            raise SourceSecurityError(
+                f"submodule {path!r} is on another SSH host than the source; "
+                "credentials are used only for the source's own host",
+                url=remote.redacted,
+            )
+        if isinstance(auth, SSHAuth) and remote.scheme != "ssh":
+            auth = None
+        if isinstance(auth, HTTPSAuth) and remote.scheme not in {"https", "http"}:
+            auth = None
+        return GitSource(
+            url,
+            cache_dir=self._cache_dir,
+            auth=auth,
+            backend=self.backend,
+            depth=self.depth,
+            timeout=self.timeout,
+            allow_file=self._allow_file,
+            allow_insecure_http=self._allow_insecure_http,
+            limits=self.limits,
+        )
+
+    async def _fetch_commit(self, sha: str) -> None:
+        """Make commit ``sha`` present in the cache repository (fetching it if needed)."""
+        lock = self.repo_path.parent / ".lock"
+        async with (
+            self._lock,
+            _file_lock(lock, wait=self.timeout),
+            self._connection() as conn,
+        ):
+            for attempt in (0, 1):
+                try:
+                    await self._ensure_objects(conn, ResolvedRef(None, sha))
+                    return
+                except CacheError as exc:
+                    await anyio.to_thread.run_sync(remove_tree, self.repo_path)
+                    if attempt == 1:
+                        raise SourceError(
+                            f"the cache could not be rebuilt: {exc.message}", url=self.url
+                        ) from None
+
+    async def _submodule_entries(
+        self,
+        repo: Path,
+        commit: str,
+        entries: Sequence[TreeEntry],
+        prefix: str,
+        base_url: str,
+        chain: tuple[Path, ...],
+        origin: dict[str, Path],
+    ) -> list[TreeEntry]:
+        """The files of the submodules of ``commit`` (recursively), paths from the top.
+
+        ``entries`` are ``commit``'s own files (relative to its root, for
+        ``.gitmodules``); the submodules' files are recorded in ``origin``
+        with the cache repository that holds them.
+        """
+        list_gitlinks: Any = getattr(self.backend, "list_gitlinks")  # noqa: B009 - checked in __init__
+        links: dict[str, str] = await list_gitlinks(repo, commit)
+        if not links:
+            return []
+        if len(chain) > _MAX_SUBMODULE_DEPTH:
+            raise SourceError(
+                f"submodules nest deeper than {_MAX_SUBMODULE_DEPTH} levels at {prefix!r}",
+                url=self.url,
+            )
+        modules: dict[str, str] = {}
+        gitmodules = next((e for e in entries if e.path == ".gitmodules" and e.kind != "L"), None)
+        if gitmodules is not None:
+            got: dict[int, bytes] = {}
+            await self.backend.read_blobs(repo, [gitmodules.oid], got.__setitem__)
+            modules = parse_gitmodules(got[0], where=f"{prefix}.gitmodules")
+        wanted = f"{self.subpath}/" if self.subpath else ""
+        out: list[TreeEntry] = []
+        for path, sha in sorted(links.items()):
+            full = f"{prefix}{path}"
+            check_tree_path(full, url=self.url)
+            if wanted and not (f"{full}/".startswith(wanted) or wanted.startswith(f"{full}/")):
+                continue  # outside the sub-path: not needed
+            url = modules.get(path)
+            if url is None:
+                raise SourceError(
+                    f"submodule {full!r} has no URL in {prefix}.gitmodules", url=self.url
+                )
+            child = self._submodule_source(resolve_url(url, base_url), full)
+            if child.repo_path in chain:
+                raise SourceError(f"submodule {full!r} contains itself", url=self.url)
+            await child._fetch_commit(sha)
+            sub_entries = await self.backend.list_tree(child.repo_path, sha)
+            for e in sub_entries:
+                rel = f"{full}/{e.path}"
+                out.append(TreeEntry(rel, e.mode, e.oid, e.size))
+                origin[rel] = child.repo_path
+            out += await self._submodule_entries(
+                child.repo_path,
+                sha,
+                sub_entries,
+                f"{full}/",
+                child._remote.url,
+                (*chain, child.repo_path),
+                origin,
+            )
+        return out
+
     async def _build(
         self, conn: Connection, resolved: ResolvedRef, file_filter: FileFilter, key: str
     ) -> Artifact:
@@ -666,14 +846,20 @@ class GitSource:
         await self._verify(resolved)
         backend, repo, url = self.backend, self.repo_path, self.url
         entries = await backend.list_tree(repo, resolved.commit)
+        origin: dict[str, Path] = {}
+        if self.recurse_submodules:
+            entries = entries + await self._submodule_entries(
+                repo, resolved.commit, entries, "", self._remote.url, (repo,), origin
+            )
         check_subpath(entries, self.subpath, url=url, commit=resolved.commit)
         texts: dict[str, bytes] = {}
         ignores = ignore_files(entries, self.subpath) if file_filter.ignore_file else []
-        if ignores:
+        cut = len(self.subpath) + 1 if self.subpath else 0
+        for source_repo in {origin.get(e.path, repo) for e in ignores}:
+            mine = [e for e in ignores if origin.get(e.path, repo) == source_repo]
             got: dict[int, bytes] = {}
-            await backend.read_blobs(repo, [e.oid for e in ignores], got.__setitem__)
-            cut = len(self.subpath) + 1 if self.subpath else 0
-            texts = {ignores[i].path[cut:]: data for i, data in got.items()}
+            await backend.read_blobs(source_repo, [e.oid for e in mine], got.__setitem__)
+            texts.update({mine[i].path[cut:]: data for i, data in got.items()})
         selected = select_entries(entries, self.subpath, file_filter, texts, url=url)
         self.store.root.mkdir(parents=True, exist_ok=True)
         staged = self.store.staging()
@@ -685,7 +871,7 @@ class GitSource:
                 root.mkdir()
                 writer = TreeWriter(root, selected, self.limits, url=url)
                 todo = list(range(len(selected)))
-            await self._write(writer, selected, root, todo)
+            await self._write(writer, selected, root, todo, origin)
             stats = await anyio.to_thread.run_sync(writer.finish)
             listing = {e.path: (e.kind, e.oid) for e in selected}
             meta: dict[str, object] = {
