@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import stat
@@ -50,7 +51,6 @@ __all__ = [
     "decode_listing",
     "encode_listing",
     "ignore_files",
-    "parent_dirs",
     "select_entries",
     "tree_checksum",
     "writes_into_readonly_dirs",
@@ -306,21 +306,17 @@ class TreeWriter:
         """
         entries = self.entries
         root = str(self.root)
-        new: dict[str, int] = {e.path: i for i, e in enumerate(entries)}
+        new: dict[str, int] = {}
         todo: list[int] = []
+        kept_size = 0
         for i, e in enumerate(entries):
+            new[e.path] = i
             have = old.get(e.path)
-            if have is not None and have[0] == e.kind and have[1] == e.oid:
-                self._count(e.size if e.size >= 0 else os.lstat(f"{root}/{e.path}").st_size)
+            if have is not None and have[1] == e.oid and have[0] == e.kind:
+                kept_size += e.size if e.size >= 0 else os.lstat(f"{root}/{e.path}").st_size
             else:
                 todo.append(i)
-        stale = [
-            p
-            for p, (kind, oid) in old.items()
-            if (j := new.get(p)) is None or entries[j].kind != kind or entries[j].oid != oid
-        ]
-        old_dirs = parent_dirs(old)
-        new_dirs = parent_dirs(new)
+        self._count(kept_size)
         opened: set[str] = set()
 
         def writable(d: str) -> None:
@@ -328,22 +324,43 @@ class TreeWriter:
                 os.chmod(f"{root}/{d}" if d else root, 0o755)  # noqa: S103
                 opened.add(d)
 
-        for p in stale:
-            writable(p.rpartition("/")[0])
+        # Unlink what changed or went away; then try to remove the directories
+        # above, deepest first: one that still holds anything stays.
+        emptied: set[str] = set()
+        for p, (kind, oid) in old.items():
+            j = new.get(p)
+            if j is not None and entries[j].oid == oid and entries[j].kind == kind:
+                continue
+            d = p.rpartition("/")[0]
+            writable(d)
             os.unlink(f"{root}/{p}")
-        for d in sorted(old_dirs - new_dirs, key=lambda d: d.count("/"), reverse=True):
+            while d and d not in emptied:
+                emptied.add(d)
+                d = d.rpartition("/")[0]
+        for d in sorted(emptied, key=lambda d: d.count("/"), reverse=True):
             writable(d.rpartition("/")[0])
-            os.rmdir(f"{root}/{d}")
+            try:
+                os.rmdir(f"{root}/{d}")
+            except OSError as exc:
+                if exc.errno not in {errno.ENOTEMPTY, errno.EEXIST}:
+                    raise
+                continue
             opened.discard(d)
-        kept = old_dirs & new_dirs
+        # The deepest directory that exists receives a file or a new directory.
+        present: dict[str, bool] = {"": True}
         for i in todo:
-            # The deepest directory that exists already receives a file or a new directory.
             d = entries[i].path.rpartition("/")[0]
-            while d and d not in kept:
+            while d not in present or not present[d]:
+                if d not in present:
+                    try:
+                        present[d] = stat.S_ISDIR(os.lstat(f"{root}/{d}").st_mode)
+                    except FileNotFoundError:
+                        present[d] = False
+                    continue
                 d = d.rpartition("/")[0]
             writable(d)
-        self._made.update(kept)
-        self._dirs.extend(self.root / d for d in opened if d and d in kept)
+        self._made.update(d for d, ok in present.items() if ok)
+        self._dirs.extend(self.root / d for d in opened if d)
         return todo
 
     def finish(self) -> TreeStats:
@@ -368,21 +385,6 @@ def check_subpath(
     prefix = f"{subpath}/"
     if not any(e.path.startswith(prefix) for e in entries):
         raise RefNotFoundError(f"sub-path {subpath!r} is not a directory at {commit[:12]}", url=url)
-
-
-def parent_dirs(paths: Iterable[str]) -> set[str]:
-    """Every directory above ``paths`` (posix, relative; the root ``""`` excluded).
-
-    >>> sorted(parent_dirs(["a/b/c", "a/d", "e"]))
-    ['a', 'a/b']
-    """
-    dirs: set[str] = set()
-    for p in paths:
-        d = p.rpartition("/")[0]
-        while d and d not in dirs:
-            dirs.add(d)
-            d = d.rpartition("/")[0]
-    return dirs
 
 
 def encode_listing(entries: Iterable[TreeEntry]) -> bytes:

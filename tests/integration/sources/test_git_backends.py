@@ -422,6 +422,8 @@ async def test_retired_artifact_directories_are_recycled(
         {"README.md": None, "a/b/c.yaml": None, "a/b": "now a file\n"},  # dir -> file
         {"a/b": None, "a/b/d/e.yaml": "e\n", ".sourceignore": "*.txt\n", "x.txt": "x\n"},
         {".sourceignore": None, "tools/run.sh": "#!/bin/sh\n"},  # x.txt comes back
+        {"deploy/app.yaml": None, "x.txt": "y\n"},  # + run.sh loses its x bit, a symlink
+        {"deploy/link.yaml": None, "deploy/z.yaml": "z\n"},
     ]
     src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path / "c", keep=2)
     history = [await src.fetch()]
@@ -433,6 +435,9 @@ async def test_retired_artifact_directories_are_recycled(
         upstream.write(change)
         if i == 3:
             os.chmod(upstream.work / "tools/run.sh", 0o700)
+        if i == 4:
+            os.chmod(upstream.work / "tools/run.sh", 0o600)
+            os.symlink("../x.txt", upstream.work / "deploy/link.yaml")
         upstream.commit({})
         previous = snapshot(history[-1])
         retired = history[-2].path if len(history) >= 2 else None
@@ -449,13 +454,12 @@ async def test_retired_artifact_directories_are_recycled(
             assert not retired.exists()
             assert os.stat(art.path).st_ino == retired_inode  # the same directory, renamed
         history.append(art)
-    assert sorted(files(history[-1])) == [
-        "a/b/d/e.yaml",
-        "deploy/app.yaml",
-        "tools/run.sh",
-        "x.txt",
-    ]
-    assert os.stat(history[-1].path / "tools/run.sh").st_mode & 0o100
+    # (Each step was compared with a fresh build above; keep=2 leaves the last two.)
+    assert not history[-3].path.exists()
+    assert not os.stat(history[-2].path / "tools/run.sh").st_mode & 0o100
+    assert os.readlink(history[-2].path / "deploy/link.yaml") == "../x.txt"
+    last = ["a/b/d/e.yaml", "deploy/z.yaml", "tools/run.sh", "x.txt"]
+    assert sorted(files(history[-1])) == last
     assert len([p for p in src.store.root.iterdir() if p.is_dir()]) == 2
 
 
@@ -522,3 +526,35 @@ async def test_cli_cold_branch_fetch_skips_ls_remote(
             daemon_url(upstream), backend=Recording(), cache_dir=tmp_path / "n", branch="nope"
         ).fetch()
     assert info.value.url == daemon_url(upstream)
+
+
+async def test_cli_diff_tree_patches_a_listing_into_the_next(
+    upstream: Upstream, daemon_url: Any, tmp_path: Path
+) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    from reconcile.sources.git import _cli
+
+    src = GitSource(daemon_url(upstream), backend="cli", cache_dir=tmp_path, depth=None)
+    c1 = str((await src.fetch()).revision.commit)
+    upstream.commit({"README.md": None, "deploy/app.yaml": "kind: Secret\n", "new/x": "x\n"})
+    os.chmod(upstream.work / "new/x", 0o700)
+    upstream.symlink("link", "new/x")
+    c2 = str((await src.fetch()).revision.commit)
+    backend = _cli.CLIBackend()
+    before = {e.path: e for e in await backend.list_tree(src.repo_path, c1)}
+    changes = await backend.diff_tree(src.repo_path, c1, c2)
+    assert changes is not None
+    for path, entry in changes:
+        if entry is None:
+            del before[path]
+        else:
+            before[path] = entry
+    after = await backend.list_tree(src.repo_path, c2)
+    assert {p: (e.mode, e.oid) for p, e in before.items()} == {
+        e.path: (e.mode, e.oid) for e in after
+    }
+    assert await backend.diff_tree(src.repo_path, "0" * 40, c2) is None
+    upstream.commit({f"many/{i}": str(i) for i in range(_cli.DIFF_LIMIT + 1)})
+    c3 = str((await src.fetch()).revision.commit)
+    assert await backend.diff_tree(src.repo_path, c2, c3) is None  # a full listing is better

@@ -296,6 +296,9 @@ class GitSource:
         self._last: Artifact | None = None
         # What each artifact directory holds (also stored beside it, for restarts).
         self._listings: dict[str, Listing] = {}
+        # The last full tree listed (commit, path -> entry): the next one is derived
+        # from it by a diff when the backend can (a one-commit change lists one entry).
+        self._tree: tuple[str, dict[str, TreeEntry]] | None = None
 
     @property
     def url(self) -> str:
@@ -839,13 +842,32 @@ class GitSource:
             )
         return out
 
+    async def _list_tree(self, commit: str) -> list[TreeEntry]:
+        """The files of ``commit``: a diff from the last listing when possible."""
+        diff_tree: Any = getattr(self.backend, "diff_tree", None)
+        last = self._tree
+        if diff_tree is not None and last is not None and last[0] != commit:
+            changes = await diff_tree(self.repo_path, last[0], commit)
+            if changes is not None:
+                tree = dict(last[1])
+                for path, entry in changes:
+                    if entry is None:
+                        tree.pop(path, None)
+                    else:
+                        tree[path] = entry
+                self._tree = (commit, tree)
+                return list(tree.values())
+        entries = await self.backend.list_tree(self.repo_path, commit)
+        self._tree = (commit, {e.path: e for e in entries})
+        return entries
+
     async def _build(
         self, conn: Connection, resolved: ResolvedRef, file_filter: FileFilter, key: str
     ) -> Artifact:
         await self._ensure_objects(conn, resolved)
         await self._verify(resolved)
         backend, repo, url = self.backend, self.repo_path, self.url
-        entries = await backend.list_tree(repo, resolved.commit)
+        entries = await self._list_tree(resolved.commit)
         origin: dict[str, Path] = {}
         if self.recurse_submodules:
             entries = entries + await self._submodule_entries(
