@@ -119,11 +119,23 @@ class Timing:
         self.inner = inner
         self.name = inner.name
         self.times: dict[str, float] = {}
-        if hasattr(inner, "checkout_entries"):  # the CLI's optional fast path
+        # The optional capabilities a backend may have (the CLI has them all).
+        if hasattr(inner, "checkout_entries"):
             self.checkout_entries = self._checkout_entries
+        if hasattr(inner, "fetch_ref"):
+            self.fetch_ref = self._fetch_ref
+        if hasattr(inner, "diff_tree"):
+            self.diff_tree = self._diff_tree
 
     async def _checkout_entries(self, repo: Path, entries: Sequence[TreeEntry], root: Path) -> None:
         await self._t("export", self.inner.checkout_entries(repo, entries, root))  # type: ignore[attr-defined]
+
+    async def _fetch_ref(self, conn: Connection, repo: Path, ref: str, *, depth: int | None) -> str:
+        sha: str = await self._t("fetch", self.inner.fetch_ref(conn, repo, ref, depth=depth))  # type: ignore[attr-defined]
+        return sha
+
+    async def _diff_tree(self, repo: Path, old: str, new: str) -> Any:
+        return await self._t("export", self.inner.diff_tree(repo, old, new))  # type: ignore[attr-defined]
 
     async def _t(self, key: str, coro: Any) -> Any:
         t0 = time.perf_counter()
