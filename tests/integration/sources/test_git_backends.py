@@ -528,33 +528,34 @@ async def test_cli_cold_branch_fetch_skips_ls_remote(
     assert info.value.url == daemon_url(upstream)
 
 
-async def test_cli_diff_tree_patches_a_listing_into_the_next(
-    upstream: Upstream, daemon_url: Any, tmp_path: Path
+async def test_diff_tree_patches_a_listing_into_the_next(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
 ) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
     from reconcile.sources.git import _cli
 
-    src = GitSource(daemon_url(upstream), backend="cli", cache_dir=tmp_path, depth=None)
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, depth=None)
     c1 = str((await src.fetch()).revision.commit)
     upstream.commit({"README.md": None, "deploy/app.yaml": "kind: Secret\n", "new/x": "x\n"})
     os.chmod(upstream.work / "new/x", 0o700)
     upstream.symlink("link", "new/x")
+    upstream.commit({"deploy/app.yaml": None})
+    upstream.symlink("deploy/app.yaml", "../new/x")  # a file became a symlink
     c2 = str((await src.fetch()).revision.commit)
-    backend = _cli.CLIBackend()
-    before = {e.path: e for e in await backend.list_tree(src.repo_path, c1)}
-    changes = await backend.diff_tree(src.repo_path, c1, c2)
+    impl: Any = get_backend(backend)
+    before = {e.path: e for e in await impl.list_tree(src.repo_path, c1)}
+    changes = await impl.diff_tree(src.repo_path, c1, c2)
     assert changes is not None
     for path, entry in changes:
         if entry is None:
-            del before[path]
-        else:
+            before.pop(path, None)
+    for path, entry in changes:
+        if entry is not None:
             before[path] = entry
-    after = await backend.list_tree(src.repo_path, c2)
+    after = await impl.list_tree(src.repo_path, c2)
     assert {p: (e.mode, e.oid) for p, e in before.items()} == {
         e.path: (e.mode, e.oid) for e in after
     }
-    assert await backend.diff_tree(src.repo_path, "0" * 40, c2) is None
-    upstream.commit({f"many/{i}": str(i) for i in range(_cli.DIFF_LIMIT + 1)})
+    assert await impl.diff_tree(src.repo_path, "0" * 40, c2) is None
+    upstream.commit({f"many/{i}": str(i) for i in range(2 * _cli.DIFF_LIMIT + 1)})
     c3 = str((await src.fetch()).revision.commit)
-    assert await backend.diff_tree(src.repo_path, c2, c3) is None  # a full listing is better
+    assert await impl.diff_tree(src.repo_path, c2, c3) is None  # a full listing is better

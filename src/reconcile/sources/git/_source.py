@@ -850,10 +850,11 @@ class GitSource:
             changes = await diff_tree(self.repo_path, last[0], commit)
             if changes is not None:
                 tree = dict(last[1])
-                for path, entry in changes:
+                for path, entry in changes:  # removals first: a path may go and come back
                     if entry is None:
                         tree.pop(path, None)
-                    else:
+                for path, entry in changes:
+                    if entry is not None:
                         tree[path] = entry
                 self._tree = (commit, tree)
                 return list(tree.values())
