@@ -120,6 +120,8 @@ async def _refused(
         "ext::sh -c touch% /tmp/reconcile-submodule-pwned",
         "fd::17",
         "-oProxyCommand=touch /tmp/reconcile-submodule-pwned",
+        "ssh://git@127.0.0.1:1/x.git",  # ssh credentials never leave the source's host
+        "git@127.0.0.1:x.git",
         "../../../../../../../../../../../../x.git",
     ],
 )
