@@ -221,16 +221,24 @@ class TreeWriter:
         self.total = 0
         self._made: set[str] = {""}
         self._dirs: list[Path] = []
+        self._root_s = str(root)
+        self._sealed_dirs = writes_into_readonly_dirs()
         self._external: list[int] = []
 
     def _ensure_dir(self, rel_dir: str) -> None:
         if rel_dir in self._made:
             return
         self._ensure_dir(rel_dir.rpartition("/")[0])
-        p = self.root / rel_dir
-        p.mkdir(exist_ok=True)
+        p = f"{self._root_s}/{rel_dir}"
+        try:
+            # Where the process may write into read-only directories, they are
+            # made read-only at once: no second pass to seal them.
+            os.mkdir(p, 0o555 if self._sealed_dirs else 0o777)
+            if not self._sealed_dirs:
+                self._dirs.append(Path(p))
+        except FileExistsError:
+            self._dirs.append(Path(p))
         self._made.add(rel_dir)
-        self._dirs.append(p)
 
     def _count(self, size: int) -> None:
         self.total += size
@@ -239,7 +247,7 @@ class TreeWriter:
                 f"content exceeds the size limit of {self.limits.max_bytes} bytes", url=self.url
             )
 
-    def link(self, index: int, source: Path) -> None:
+    def link(self, index: int, source: str | Path) -> None:
         """Hard-link entry ``index`` to the identical, read-only file ``source``.
 
         Artifacts never change, so an unchanged file of the previous revision
@@ -247,7 +255,7 @@ class TreeWriter:
         """
         e = self.entries[index]
         self._ensure_dir(e.path.rpartition("/")[0])
-        os.link(source, self.root / e.path, follow_symlinks=False)
+        os.link(source, f"{self._root_s}/{e.path}", follow_symlinks=False)
         self._count(e.size if e.size >= 0 else os.lstat(source).st_size)
 
     def prepare_dirs(self, indices: Sequence[int]) -> None:

@@ -691,8 +691,9 @@ class GitSource:
             assert prev_root is not None
 
             def link_all() -> None:
+                base = str(prev_root)
                 for i in reuse:
-                    writer.link(i, prev_root / selected[i].path)
+                    writer.link(i, f"{base}/{selected[i].path}")
 
             await anyio.to_thread.run_sync(link_all)
         # Optional capability: the CLI backend writes files with git itself.
