@@ -222,7 +222,8 @@ class TreeWriter:
         self._made: set[str] = {""}
         self._dirs: list[Path] = []
         self._root_s = str(root)
-        self._sealed_dirs = writes_into_readonly_dirs()
+        #: Directories are created read-only (see :func:`writes_into_readonly_dirs`).
+        self.sealed_dirs = writes_into_readonly_dirs(root.parent)
         self._external: list[int] = []
 
     def _ensure_dir(self, rel_dir: str) -> None:
@@ -233,8 +234,8 @@ class TreeWriter:
         try:
             # Where the process may write into read-only directories, they are
             # made read-only at once: no second pass to seal them.
-            os.mkdir(p, 0o555 if self._sealed_dirs else 0o777)
-            if not self._sealed_dirs:
+            os.mkdir(p, 0o555 if self.sealed_dirs else 0o777)
+            if not self.sealed_dirs:
                 self._dirs.append(Path(p))
         except FileExistsError:
             self._dirs.append(Path(p))
@@ -422,18 +423,25 @@ def decode_listing(data: bytes) -> Listing:
     return out
 
 
-@functools.cache
-def writes_into_readonly_dirs() -> bool:
-    """Whether this process may create files in a directory without write permission.
+def writes_into_readonly_dirs(directory: str | os.PathLike[str]) -> bool:
+    """Whether this process may create files in read-only directories under ``directory``.
 
-    True for root with ``CAP_DAC_OVERRIDE``: a tree can then be written with
-    read-only directories from the start (no second pass to seal them).
-    Probed once per process.
+    True for root with ``CAP_DAC_OVERRIDE`` on a local file system (not, say,
+    on NFS with root squashing): a tree can then be written with read-only
+    directories from the start, with no second pass to seal them. Probed once
+    per file system (by a directory made in ``directory`` and removed).
 
-    >>> isinstance(writes_into_readonly_dirs(), bool)
+    >>> import tempfile
+    >>> isinstance(writes_into_readonly_dirs(tempfile.gettempdir()), bool)
     True
     """
-    with tempfile.TemporaryDirectory(prefix="rc-probe-") as tmp:
+    return _probe(os.stat(directory).st_dev, os.fspath(directory))
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(device: int, directory: str) -> bool:
+    del device  # the cache key: one probe per file system
+    with tempfile.TemporaryDirectory(prefix=".rc-probe-", dir=directory) as tmp:
         probe = os.path.join(tmp, "d")
         os.mkdir(probe, 0o555)
         try:

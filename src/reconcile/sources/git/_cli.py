@@ -323,18 +323,24 @@ class CLIBackend:
 
         Wants are asked for by object id (``+<sha>:<ref>``): with protocol v2
         and no tags to follow, git then skips the ref advertisement, which
-        the caller's ``ls-remote`` has just made, and saves a round trip. A
-        server that refuses an object id (the ref moved since) is asked by
-        ref name instead.
+        the caller's ``ls-remote`` has just made, and saves a round trip.
+        Every server grants an advertised tip; one that refuses the id of a
+        ref's tip means the ref moved since the ``ls-remote``: a
+        :class:`SourceError` says so, and the next fetch resolves it anew.
         """
         await self._init(repo)
         by_sha = [f"+{w.sha}:{w.ref}" if w.ref else w.sha for w in wants]
         try:
             await self._fetch(conn, repo, by_sha, depth=depth)
-        except RefNotFoundError:
+        except RefNotFoundError as exc:
             if not all(w.ref for w in wants):
                 raise
-            await self._fetch(conn, repo, [f"+{w.ref}:{w.ref}" for w in wants], depth=depth)
+            moved = ", ".join(f"{w.ref} ({w.sha[:12]})" for w in wants)
+            raise SourceError(
+                f"fetch: the remote no longer has {moved}: the ref moved during the fetch; "
+                f"fetch again ({exc.message})",
+                url=conn.redacted,
+            ) from None
 
     async def fetch_ref(self, conn: Connection, repo: Path, ref: str, *, depth: int | None) -> str:
         """Fetch ``ref`` by name (one connection: no ``ls-remote`` first); return its commit.

@@ -35,7 +35,6 @@ from reconcile.sources._materialize import (
     encode_listing,
     ignore_files,
     select_entries,
-    writes_into_readonly_dirs,
 )
 from reconcile.sources._redact import scrub
 from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tree
@@ -708,7 +707,7 @@ class GitSource:
                 and selected[i].path.rpartition("/")[2] != ".gitattributes"
             ]
         if native:
-            if not writes_into_readonly_dirs():
+            if not writer.sealed_dirs:
                 # git creates directories under umask 0222: unwritable unless made here.
                 await anyio.to_thread.run_sync(writer.prepare_dirs, native)
             await checkout(repo, [selected[i] for i in native], root)
