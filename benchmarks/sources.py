@@ -7,8 +7,14 @@ A generated repository (10,000 files, 1,000 commits by default) is served by
   fetch, checkout into a new read-only directory, checksum), against plain
   ``git clone --depth 1`` (fetch + checkout);
 - **incremental**: one new upstream commit, then ``GitSource.fetch()`` again,
-  against plain ``git fetch --depth 1`` + ``git checkout`` in a clone; and the
-  object transfer alone (the backend's ``fetch`` step) against ``git fetch``.
+  against plain ``git fetch --depth 1`` + ``git checkout`` in a clone (the fair
+  peer: it updates one working tree in place, where each of our revisions gets
+  its own immutable directory); and the object transfer alone (the backend's
+  ``fetch`` step) against a bare ``git fetch``. The first update after a cold
+  start (``incr1``) builds a second directory beside the first, a file
+  operation per file and directory; later ones (``incr``, the steady state)
+  recycle the directory that garbage collection retires and touch only what
+  changed.
 
 Run: ``python -m benchmarks sources`` (or ``python benchmarks/sources.py``);
 ``--files``, ``--commits``, ``--repeat``, ``--backends`` make it smaller or
@@ -113,11 +119,23 @@ class Timing:
         self.inner = inner
         self.name = inner.name
         self.times: dict[str, float] = {}
-        if hasattr(inner, "checkout_entries"):  # the CLI's optional fast path
+        # The optional capabilities a backend may have (the CLI has them all).
+        if hasattr(inner, "checkout_entries"):
             self.checkout_entries = self._checkout_entries
+        if hasattr(inner, "fetch_ref"):
+            self.fetch_ref = self._fetch_ref
+        if hasattr(inner, "diff_tree"):
+            self.diff_tree = self._diff_tree
 
     async def _checkout_entries(self, repo: Path, entries: Sequence[TreeEntry], root: Path) -> None:
         await self._t("export", self.inner.checkout_entries(repo, entries, root))  # type: ignore[attr-defined]
+
+    async def _fetch_ref(self, conn: Connection, repo: Path, ref: str, *, depth: int | None) -> str:
+        sha: str = await self._t("fetch", self.inner.fetch_ref(conn, repo, ref, depth=depth))  # type: ignore[attr-defined]
+        return sha
+
+    async def _diff_tree(self, repo: Path, old: str, new: str) -> Any:
+        return await self._t("export", self.inner.diff_tree(repo, old, new))  # type: ignore[attr-defined]
 
     async def _t(self, key: str, coro: Any) -> Any:
         t0 = time.perf_counter()
@@ -161,33 +179,54 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - t0
 
 
+#: Incremental fetches measured after the first one (steady state: the median).
+STEADY = 3
+
+
 def plain_git(url: str, bare: Path, work: Path, tmp: Path, n: int) -> dict[str, float]:
+    """The fair peer: ``git clone --depth 1``, then ``git fetch`` + ``git checkout`` per commit."""
     clone = tmp / f"plain-{n}"
     cold = _timed(lambda: git("clone", "-q", "--depth", "1", "--no-tags", url, str(clone)))
-    add_commit(bare, work, n)
-    fetch = _timed(
-        lambda: git("fetch", "-q", "--depth", "1", "--no-tags", "origin", "main", cwd=clone)
-    )
-    checkout = _timed(lambda: git("checkout", "-q", "--detach", "FETCH_HEAD", cwd=clone))
-    return {"cold": cold, "incremental": fetch + checkout, "transfer": fetch}
+    incr: list[float] = []
+    fetches: list[float] = []
+    for k in range(1 + STEADY):
+        add_commit(bare, work, n * 100 + k)
+        fetch = _timed(
+            lambda: git("fetch", "-q", "--depth", "1", "--no-tags", "origin", "main", cwd=clone)
+        )
+        checkout = _timed(lambda: git("checkout", "-q", "--detach", "FETCH_HEAD", cwd=clone))
+        incr.append(fetch + checkout)
+        fetches.append(fetch)
+    return {
+        "cold": cold,
+        "first": incr[0],
+        "incremental": statistics.median(incr[1:]),
+        "transfer": statistics.median(fetches[1:]),
+    }
 
 
 def ours(backend: str, url: str, bare: Path, work: Path, tmp: Path, n: int) -> dict[str, float]:
+    """``GitSource.fetch()``: cold, the first incremental, then the steady state."""
     timing = Timing(get_backend(backend))
     cache = tmp / f"{backend}-{n}"
     src = GitSource(url, backend=timing, cache_dir=cache, branch="main", timeout=600)
     cold = _timed(lambda: anyio.run(src.fetch))
-    add_commit(bare, work, n)
-    timing.times.clear()
-    incremental = _timed(lambda: anyio.run(src.fetch))
-    transfer = timing.times.get("fetch", 0.0)
-    export = timing.times.get("export", 0.0)
+    incr: list[float] = []
+    transfers: list[float] = []
+    exports: list[float] = []
+    for k in range(1 + STEADY):
+        add_commit(bare, work, n * 100 + k)
+        timing.times.clear()
+        incr.append(_timed(lambda: anyio.run(src.fetch)))
+        transfers.append(timing.times.get("fetch", 0.0))
+        exports.append(timing.times.get("export", 0.0))
     unchanged = _timed(lambda: anyio.run(src.fetch))
     return {
         "cold": cold,
-        "incremental": incremental,
-        "transfer": transfer,
-        "export": export,
+        "first": incr[0],
+        "incremental": statistics.median(incr[1:]),
+        "transfer": statistics.median(transfers[1:]),
+        "export": statistics.median(exports[1:]),
         "unchanged": unchanged,
     }
 
@@ -258,22 +297,27 @@ def main(argv: list[str]) -> int:
     }
     base = med["git"]
     header = (
-        f"{'peer':<10}{'cold s':>9}{'x git':>7}{'incr s':>9}{'x git':>7}"
-        f"{'xfer s':>9}{'x git':>7}{'export s':>10}{'noop s':>9}"
+        f"{'peer':<10}{'cold s':>9}{'x git':>7}{'incr1 s':>9}{'x git':>7}{'incr s':>9}{'x git':>7}"
+        f"{'xfer s':>9}{'x git':>7}{'incr x fetch':>13}{'export s':>10}{'noop s':>9}"
     )
     print(header)
     print("-" * len(header))
     for peer, m in med.items():
         print(
             f"{peer:<10}{m['cold']:>9.3f}{m['cold'] / base['cold']:>7.2f}"
+            f"{m['first']:>9.3f}{m['first'] / base['first']:>7.2f}"
             f"{m['incremental']:>9.3f}{m['incremental'] / base['incremental']:>7.2f}"
             f"{m['transfer']:>9.3f}{m['transfer'] / base['transfer']:>7.2f}"
+            f"{m['incremental'] / base['transfer']:>13.2f}"
             f"{m.get('export', float('nan')):>10.3f}{m.get('unchanged', float('nan')):>9.3f}"
         )
     print(
-        "cold: clone/fetch+checkout into an empty cache; incr: one new commit, fetched and "
-        "checked out (ours: into a new immutable directory, with checksum); xfer: the object "
-        "transfer alone (git fetch); noop: fetch when HEAD did not move (one ls-remote)."
+        "cold: clone/fetch+checkout into an empty cache (git: clone --depth 1). "
+        "incr1: the first one-commit update after cold; incr: the steady state, median of "
+        f"{STEADY} more (git: fetch --depth 1 + checkout of a working tree; ours: ls-remote, "
+        "fetch, a new immutable directory, checksum). xfer: the object transfer alone. "
+        "incr x fetch: incr against a bare `git fetch`. noop: fetch when HEAD did not move "
+        "(one ls-remote)."
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "sources.json"
@@ -288,7 +332,7 @@ def main(argv: list[str]) -> int:
                 "git": git("--version"),
                 "median_seconds": med,
                 "ratio_to_git": {
-                    peer: {k: m[k] / base[k] for k in ("cold", "incremental", "transfer")}
+                    peer: {k: m[k] / base[k] for k in ("cold", "first", "incremental", "transfer")}
                     for peer, m in med.items()
                 },
                 "runs": runs,

@@ -20,8 +20,11 @@ True
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -38,16 +41,23 @@ from reconcile.sources._tree import (
 )
 
 __all__ = [
+    "Listing",
     "TreeEntry",
+    "TreeWriter",
     "blob_id",
     "check_subpath",
     "check_tree_path",
     "content_checksum",
+    "decode_listing",
+    "encode_listing",
     "ignore_files",
-    "TreeWriter",
     "select_entries",
     "tree_checksum",
+    "writes_into_readonly_dirs",
 ]
+
+#: What an artifact directory holds: path -> (kind, blob id).
+Listing = dict[str, tuple[str, str]]
 
 
 @attrs.frozen(slots=True)
@@ -87,6 +97,15 @@ def content_checksum(files: Iterable[tuple[str, str, bytes]]) -> str:
 
 def check_tree_path(path: str, *, url: str | None = None) -> None:
     """Refuse tree entries that could escape the checkout or touch ``.git``."""
+    if (
+        path
+        and path[0] not in "./"
+        and path[-1] != "/"
+        and "/." not in path
+        and "//" not in path
+        and "\0" not in path
+    ):
+        return  # no component is empty or begins with a dot: the common case
     parts = path.split("/")
     if path.startswith("/") or any(part in {"", ".", ".."} for part in parts):
         raise SourceSecurityError(f"tree entry {path!r} is refused", url=url, path=path)
@@ -124,11 +143,15 @@ def select_entries(
     nothing, :class:`SourceSecurityError` on unsafe paths.
     """
     prefix = f"{subpath}/" if subpath else ""
-    rooted: list[TreeEntry] = []
-    for e in entries:
-        if prefix and not e.path.startswith(prefix):
-            continue
-        rooted.append(attrs.evolve(e, path=e.path[len(prefix) :]))
+    if prefix:
+        cut = len(prefix)
+        rooted = [
+            TreeEntry(e.path[cut:], e.mode, e.oid, e.size)
+            for e in entries
+            if e.path.startswith(prefix)
+        ]
+    else:
+        rooted = list(entries)
     for rel, text in sorted(ignore_texts.items(), key=lambda kv: kv[0].count("/")):
         directory = rel.rpartition("/")[0]
         file_filter.load_ignore_text(directory, text.decode("utf-8", "replace"))
@@ -162,7 +185,10 @@ def ignore_files(entries: Sequence[TreeEntry], subpath: str) -> list[TreeEntry]:
     return [
         e
         for e in entries
-        if e.path.startswith(prefix) and PurePosixPath(e.path).name == IGNORE_FILE and e.kind != "L"
+        if e.path.endswith(IGNORE_FILE)
+        and e.path.rpartition("/")[2] == IGNORE_FILE
+        and e.path.startswith(prefix)
+        and e.kind != "L"
     ]
 
 
@@ -195,16 +221,25 @@ class TreeWriter:
         self.total = 0
         self._made: set[str] = {""}
         self._dirs: list[Path] = []
+        self._root_s = str(root)
+        #: Directories are created read-only (see :func:`writes_into_readonly_dirs`).
+        self.sealed_dirs = writes_into_readonly_dirs(root.parent)
         self._external: list[int] = []
 
     def _ensure_dir(self, rel_dir: str) -> None:
         if rel_dir in self._made:
             return
         self._ensure_dir(rel_dir.rpartition("/")[0])
-        p = self.root / rel_dir
-        p.mkdir(exist_ok=True)
+        p = f"{self._root_s}/{rel_dir}"
+        try:
+            # Where the process may write into read-only directories, they are
+            # made read-only at once: no second pass to seal them.
+            os.mkdir(p, 0o555 if self.sealed_dirs else 0o777)
+            if not self.sealed_dirs:
+                self._dirs.append(Path(p))
+        except FileExistsError:
+            self._dirs.append(Path(p))
         self._made.add(rel_dir)
-        self._dirs.append(p)
 
     def _count(self, size: int) -> None:
         self.total += size
@@ -213,7 +248,7 @@ class TreeWriter:
                 f"content exceeds the size limit of {self.limits.max_bytes} bytes", url=self.url
             )
 
-    def link(self, index: int, source: Path) -> None:
+    def link(self, index: int, source: str | Path) -> None:
         """Hard-link entry ``index`` to the identical, read-only file ``source``.
 
         Artifacts never change, so an unchanged file of the previous revision
@@ -221,8 +256,8 @@ class TreeWriter:
         """
         e = self.entries[index]
         self._ensure_dir(e.path.rpartition("/")[0])
-        os.link(source, self.root / e.path, follow_symlinks=False)
-        self._count(os.lstat(source).st_size)
+        os.link(source, f"{self._root_s}/{e.path}", follow_symlinks=False)
+        self._count(e.size if e.size >= 0 else os.lstat(source).st_size)
 
     def prepare_dirs(self, indices: Sequence[int]) -> None:
         """Create the directories of entries a backend will write itself."""
@@ -265,6 +300,78 @@ class TreeWriter:
         finally:
             os.close(fd)
 
+    def recycle(self, old: Listing) -> list[int]:
+        """Turn ``root``, a retired artifact holding ``old``, into this tree; return what is left.
+
+        Entries of ``old`` that differ from (or are absent in) the new entries
+        are unlinked, directories nothing needs any more are removed, and
+        directories that will receive files are made writable (and sealed
+        again by :meth:`finish`). Nothing is written into an existing file:
+        files may be hard links shared with live artifacts. Returns the
+        indices of the entries still to write (with :meth:`sink`,
+        :meth:`link` or :meth:`written_by_others`). Raises :class:`OSError`
+        when the directory does not hold what ``old`` says; the caller then
+        discards it and builds from scratch.
+        """
+        entries = self.entries
+        root = str(self.root)
+        new: dict[str, int] = {}
+        todo: list[int] = []
+        kept_size = 0
+        for i, e in enumerate(entries):
+            new[e.path] = i
+            have = old.get(e.path)
+            if have is not None and have[1] == e.oid and have[0] == e.kind:
+                kept_size += e.size if e.size >= 0 else os.lstat(f"{root}/{e.path}").st_size
+            else:
+                todo.append(i)
+        self._count(kept_size)
+        opened: set[str] = set()
+
+        def writable(d: str) -> None:
+            if d not in opened:
+                os.chmod(f"{root}/{d}" if d else root, 0o755)  # noqa: S103
+                opened.add(d)
+
+        # Unlink what changed or went away; then try to remove the directories
+        # above, deepest first: one that still holds anything stays.
+        emptied: set[str] = set()
+        for p, (kind, oid) in old.items():
+            j = new.get(p)
+            if j is not None and entries[j].oid == oid and entries[j].kind == kind:
+                continue
+            d = p.rpartition("/")[0]
+            writable(d)
+            os.unlink(f"{root}/{p}")
+            while d and d not in emptied:
+                emptied.add(d)
+                d = d.rpartition("/")[0]
+        for d in sorted(emptied, key=lambda d: d.count("/"), reverse=True):
+            writable(d.rpartition("/")[0])
+            try:
+                os.rmdir(f"{root}/{d}")
+            except OSError as exc:
+                if exc.errno not in {errno.ENOTEMPTY, errno.EEXIST}:
+                    raise
+                continue
+            opened.discard(d)
+        # The deepest directory that exists receives a file or a new directory.
+        present: dict[str, bool] = {"": True}
+        for i in todo:
+            d = entries[i].path.rpartition("/")[0]
+            while d not in present or not present[d]:
+                if d not in present:
+                    try:
+                        present[d] = stat.S_ISDIR(os.lstat(f"{root}/{d}").st_mode)
+                    except FileNotFoundError:
+                        present[d] = False
+                    continue
+                d = d.rpartition("/")[0]
+            writable(d)
+        self._made.update(d for d, ok in present.items() if ok)
+        self._dirs.extend(self.root / d for d in opened if d)
+        return todo
+
     def finish(self) -> TreeStats:
         """Seal the subdirectories and return checksum, file count and size."""
         for i in self._external:
@@ -287,3 +394,60 @@ def check_subpath(
     prefix = f"{subpath}/"
     if not any(e.path.startswith(prefix) for e in entries):
         raise RefNotFoundError(f"sub-path {subpath!r} is not a directory at {commit[:12]}", url=url)
+
+
+def encode_listing(entries: Iterable[TreeEntry]) -> bytes:
+    """What an artifact holds, in the form :meth:`ArtifactStore.commit` stores.
+
+    >>> e = TreeEntry("a b/c", 0o100755, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
+    >>> decode_listing(encode_listing([e]))
+    {'a b/c': ('X', 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391')}
+    """
+    return b"".join(
+        f"{e.kind}{e.oid} {e.path}\0".encode("utf-8", "surrogateescape") for e in entries
+    )
+
+
+def decode_listing(data: bytes) -> Listing:
+    """The inverse of :func:`encode_listing`; raises :class:`ValueError` on damage."""
+    out: Listing = {}
+    if data and not data.endswith(b"\0"):
+        raise ValueError("truncated listing")
+    for record in data.split(b"\0")[:-1]:
+        text = record.decode("utf-8", "surrogateescape")
+        kind = text[:1]
+        oid, _, path = text[1:].partition(" ")
+        if kind not in {"F", "X", "L"} or len(oid) not in {40, 64} or not path:
+            raise ValueError(f"damaged listing record {text[:60]!r}")
+        out[path] = (kind, oid)
+    return out
+
+
+def writes_into_readonly_dirs(directory: str | os.PathLike[str]) -> bool:
+    """Whether this process may create files in read-only directories under ``directory``.
+
+    True for root with ``CAP_DAC_OVERRIDE`` on a local file system (not, say,
+    on NFS with root squashing): a tree can then be written with read-only
+    directories from the start, with no second pass to seal them. Probed once
+    per file system (by a directory made in ``directory`` and removed).
+
+    >>> import tempfile
+    >>> isinstance(writes_into_readonly_dirs(tempfile.gettempdir()), bool)
+    True
+    """
+    return _probe(os.stat(directory).st_dev, os.fspath(directory))
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(device: int, directory: str) -> bool:
+    del device  # the cache key: one probe per file system
+    with tempfile.TemporaryDirectory(prefix=".rc-probe-", dir=directory) as tmp:
+        probe = os.path.join(tmp, "d")
+        os.mkdir(probe, 0o555)
+        try:
+            os.close(os.open(os.path.join(probe, "f"), os.O_WRONLY | os.O_CREAT, 0o444))
+        except PermissionError:
+            return False
+        finally:
+            os.chmod(probe, 0o755)  # noqa: S103 - so that the temporary directory can go
+        return True

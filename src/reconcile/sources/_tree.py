@@ -396,10 +396,12 @@ class ArtifactStore:
         meta: dict[str, object] | None = None,
         *,
         sealed: bool = False,
+        listing: bytes | None = None,
     ) -> Path:
         """Make ``staged`` read-only and move it to ``key``; returns the final path.
 
-        ``meta`` (JSON-compatible) is stored beside it for :meth:`meta`.
+        ``meta`` (JSON-compatible) is stored beside it for :meth:`meta`, and
+        ``listing`` (what the directory holds, see :meth:`listing`) too.
         ``sealed`` says everything below ``staged`` is read-only already
         (:func:`finalize_tree` with ``readonly``).
         """
@@ -411,14 +413,74 @@ class ArtifactStore:
             # Someone built the same revision concurrently; theirs is as good.
             remove_tree(staged)
             return final
-        if meta is not None:
-            tmp = self.root / f".{key}.json.tmp"
-            tmp.write_text(json.dumps(meta, sort_keys=True))
-            os.replace(tmp, self.root / f"{key}.json")
+        for suffix, data in ((".tree", listing), (".json", None)):
+            if suffix == ".json":
+                if meta is None:
+                    continue
+                data = json.dumps(meta, sort_keys=True).encode()
+            sidecar = self.root / f"{key}{suffix}"
+            if data is None:
+                sidecar.unlink(missing_ok=True)
+                continue
+            tmp = self.root / f".{key}{suffix}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, sidecar)
         os.rename(staged, final)
         os.chmod(final, 0o555)  # noqa: S103
         os.utime(final)  # newest, for gc
         return final
+
+    def listing(self, key: str) -> bytes | None:
+        """The listing stored with artifact ``key`` by :meth:`commit`, if any."""
+        if not self.exists(key):
+            return None
+        try:
+            return (self.root / f"{key}.tree").read_bytes()
+        except OSError:
+            return None
+
+    def _by_age(self) -> list[str]:
+        """Artifact names, newest first."""
+        if not self.root.is_dir():
+            return []
+        dirs = []
+        for entry in os.scandir(self.root):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
+        dirs.sort(reverse=True)
+        return [name for _, name in dirs]
+
+    def newest(self) -> str | None:
+        """The most recently built (or touched) artifact."""
+        names = self._by_age()
+        return names[0] if names else None
+
+    def doomed(self, *, protect: Iterable[str] = ()) -> list[str]:
+        """Artifacts :meth:`gc` will remove once one more is committed, oldest first.
+
+        The newest existing artifact is never among them, whatever ``keep``:
+        it stays usable while the next one is built.
+        """
+        protected = set(protect)
+        names = self._by_age()
+        return [n for n in reversed(names[max(self.keep - 1, 1) :]) if n not in protected]
+
+    def take(self, key: str, dest: Path) -> None:
+        """Retire artifact ``key`` by moving its directory to ``dest`` (same file system).
+
+        Only for artifacts :meth:`doomed` names: the path ``<root>/<key>``
+        disappears at once (as if collected), and the directory becomes the
+        caller's to change. Its files may be hard links shared with live
+        artifacts: the caller must replace them (unlink, create), never
+        write into them.
+        """
+        src = self.root / key
+        os.chmod(src, 0o755)  # noqa: S103 - moving a directory needs write access to it
+        os.rename(src, dest)
+        for suffix in (".json", ".tree"):
+            (self.root / f"{key}{suffix}").unlink(missing_ok=True)
 
     def gc(self, *, protect: Iterable[str] = ()) -> list[str]:
         """Remove all but the ``keep`` newest artifacts (and stale staging dirs)."""
@@ -431,7 +493,7 @@ class ArtifactStore:
             if entry.name.startswith(".staging-"):
                 remove_tree(entry)
                 continue
-            if entry.suffix == ".json" and not (self.root / entry.stem).is_dir():
+            if entry.suffix in {".json", ".tree"} and not (self.root / entry.stem).is_dir():
                 entry.unlink(missing_ok=True)
                 continue
             if entry.is_dir() and not entry.is_symlink():
@@ -441,6 +503,7 @@ class ArtifactStore:
             if name in protected:
                 continue
             (self.root / f"{name}.json").unlink(missing_ok=True)
+            (self.root / f"{name}.tree").unlink(missing_ok=True)
             remove_tree(entry)
             removed.append(name)
         return removed

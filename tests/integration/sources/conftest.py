@@ -165,6 +165,15 @@ class Upstream:
         self.push()
         return git("rev-parse", "HEAD", cwd=self.work)
 
+    def add_submodule(self, path: str, url: str, commit: str) -> str:
+        """Record a submodule (gitlink + ``.gitmodules``) without cloning it; commit, push."""
+        (self.work / path).mkdir(parents=True, exist_ok=True)
+        git("update-index", "--add", "--cacheinfo", f"160000,{commit},{path}", cwd=self.work)
+        gitmodules = self.work / ".gitmodules"
+        text = gitmodules.read_text() if gitmodules.exists() else ""
+        text += f'[submodule "{path}"]\n\tpath = {path}\n\turl = {url}\n'
+        return self.commit({".gitmodules": text}, f"submodule {path}")
+
     def symlink(self, rel: str, target: str) -> str:
         path = self.work / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,16 +282,28 @@ _counter = iter(range(1_000_000))
 
 
 @pytest.fixture
-def upstream(served_root: Path, tmp_path: Path, signer: Signer) -> Upstream:
+def upstream_factory(served_root: Path, tmp_path: Path, signer: Signer) -> Any:
+    """Make fresh upstream repositories (served by every server), each with one commit."""
+
+    def make(files: dict[str, str | bytes | None] | None = None) -> Upstream:
+        name = f"repo{next(_counter)}"
+        bare = served_root / f"{name}.git"
+        git("init", "-q", "--bare", "-b", "main", str(bare))
+        git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
+        work = tmp_path / f"{name}-work"
+        git("init", "-q", "-b", "main", str(work))
+        up = Upstream(name, bare, work, signer)
+        initial = files or {"README.md": "# demo\n", "deploy/app.yaml": "kind: ConfigMap\n"}
+        up.commit(initial, "initial")
+        return up
+
+    return make
+
+
+@pytest.fixture
+def upstream(upstream_factory: Any) -> Upstream:
     """A fresh upstream repository with one commit on ``main``."""
-    name = f"repo{next(_counter)}"
-    bare = served_root / f"{name}.git"
-    git("init", "-q", "--bare", "-b", "main", str(bare))
-    git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
-    work = tmp_path / f"{name}-work"
-    git("init", "-q", "-b", "main", str(work))
-    up = Upstream(name, bare, work, signer)
-    up.commit({"README.md": "# demo\n", "deploy/app.yaml": "kind: ConfigMap\n"}, "initial")
+    up: Upstream = upstream_factory()
     return up
 
 

@@ -391,3 +391,171 @@ async def test_incremental_artifacts_share_unchanged_files(
     assert (first.path / "deploy/app.yaml").read_text() == "kind: ConfigMap\n"
     assert (second.path / "deploy/app.yaml").read_text() == "kind: Secret\n"
     assert stat.S_IMODE((second.path / "deploy/app.yaml").stat().st_mode) & 0o222 == 0
+
+
+def snapshot(art: Artifact) -> dict[str, tuple[str, int, bytes]]:
+    """Every path of an artifact: type, permission bits, content or link target."""
+    out: dict[str, tuple[str, int, bytes]] = {}
+    for p in sorted(art.path.rglob("*")):
+        st = os.lstat(p)
+        rel = p.relative_to(art.path).as_posix()
+        if stat.S_ISLNK(st.st_mode):
+            out[rel] = ("l", 0, os.readlink(p).encode())
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("d", stat.S_IMODE(st.st_mode), b"")
+        else:
+            out[rel] = ("f", stat.S_IMODE(st.st_mode), p.read_bytes())
+    return out
+
+
+async def test_retired_artifact_directories_are_recycled(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    """Steady state: the directory gc would delete becomes the next artifact.
+
+    Each result equals a build from scratch (files, modes, checksum); the
+    previous artifact never changes; the retired path disappears; a new
+    process (a fresh GitSource on the same cache) recycles too.
+    """
+    changes: list[dict[str, str | bytes | None]] = [
+        {"deploy/app.yaml": "kind: Secret\n", "a/b/c.yaml": "c\n"},
+        {"README.md": None, "a/b/c.yaml": None, "a/b": "now a file\n"},  # dir -> file
+        {"a/b": None, "a/b/d/e.yaml": "e\n", ".sourceignore": "*.txt\n", "x.txt": "x\n"},
+        {".sourceignore": None, "tools/run.sh": "#!/bin/sh\n"},  # x.txt comes back
+        {"deploy/app.yaml": None, "x.txt": "y\n"},  # + run.sh loses its x bit, a symlink
+        {"deploy/link.yaml": None, "deploy/z.yaml": "z\n"},
+    ]
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path / "c", keep=2)
+    history = [await src.fetch()]
+    for i, change in enumerate(changes):
+        if i == 3:  # a new process: the listing stored beside each artifact is used
+            src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path / "c", keep=2)
+        if i == 1:
+            shutil.rmtree(upstream.work / "a/b")
+        upstream.write(change)
+        if i == 3:
+            os.chmod(upstream.work / "tools/run.sh", 0o700)
+        if i == 4:
+            os.chmod(upstream.work / "tools/run.sh", 0o600)
+            os.symlink("../x.txt", upstream.work / "deploy/link.yaml")
+        upstream.commit({})
+        previous = snapshot(history[-1])
+        retired = history[-2].path if len(history) >= 2 else None
+        retired_inode = os.stat(retired).st_ino if retired else None
+        art = await src.fetch()
+        fresh = await GitSource(
+            daemon_url(upstream), backend=backend, cache_dir=tmp_path / f"fresh{i}"
+        ).fetch()
+        assert snapshot(art) == snapshot(fresh), change
+        assert art.checksum == fresh.checksum
+        assert (art.files, art.size) == (fresh.files, fresh.size)
+        assert snapshot(history[-1]) == previous  # the previous artifact is untouched
+        if retired is not None:
+            assert not retired.exists()
+            assert os.stat(art.path).st_ino == retired_inode  # the same directory, renamed
+        history.append(art)
+    # (Each step was compared with a fresh build above; keep=2 leaves the last two.)
+    assert not history[-3].path.exists()
+    assert not os.stat(history[-2].path / "tools/run.sh").st_mode & 0o100
+    assert os.readlink(history[-2].path / "deploy/link.yaml") == "../x.txt"
+    last = ["a/b/d/e.yaml", "deploy/z.yaml", "tools/run.sh", "x.txt"]
+    assert sorted(files(history[-1])) == last
+    assert len([p for p in src.store.root.iterdir() if p.is_dir()]) == 2
+
+
+async def test_a_damaged_retired_artifact_is_rebuilt_not_reused(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, keep=2)
+    first = await src.fetch()
+    upstream.commit({"deploy/app.yaml": "kind: Secret\n"})
+    second = await src.fetch()
+    # A listing that does not match the directory: recycling fails, a full build follows.
+    listing = src.store.root / f"{first.path.name}.tree"
+    listing.write_bytes(listing.read_bytes() + b"F" + b"0" * 40 + b" not/there\0")
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, keep=2)
+    upstream.commit({"README.md": "# changed\n"})
+    third = await src.fetch()
+    assert files(third) == {"README.md": "# changed\n", "deploy/app.yaml": "kind: Secret\n"}
+    assert not first.path.exists()
+    assert files(second) == {"README.md": "# demo\n", "deploy/app.yaml": "kind: Secret\n"}
+    # An unreadable listing: no recycling, gc removes the directory as before.
+    (src.store.root / f"{second.path.name}.tree").write_bytes(b"garbage")
+    upstream.commit({"README.md": "# again\n"})
+    fourth = await src.fetch()
+    assert files(fourth)["README.md"] == "# again\n"
+    assert not second.path.exists()
+    assert files(third)["README.md"] == "# changed\n"
+
+
+async def test_cli_cold_branch_fetch_skips_ls_remote(
+    upstream: Upstream, daemon_url: Any, tmp_path: Path
+) -> None:
+    """With nothing to compare with, the CLI fetches a branch by name in one connection."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    from reconcile.sources.git._cli import CLIBackend
+
+    class Recording(CLIBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        async def ls_remote(self, conn: Connection) -> RemoteRefs:
+            self.calls.append("ls_remote")
+            return await super().ls_remote(conn)
+
+        async def fetch_ref(
+            self, conn: Connection, repo: Path, ref: str, *, depth: int | None
+        ) -> str:
+            self.calls.append(f"fetch_ref {ref}")
+            return await super().fetch_ref(conn, repo, ref, depth=depth)
+
+    backend = Recording()
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, branch="main")
+    first = await src.fetch()
+    assert backend.calls == ["fetch_ref refs/heads/main"]
+    assert first.revision.commit == git("rev-parse", "HEAD", cwd=upstream.work)
+    assert first.revision.ref == "refs/heads/main"
+    # Later fetches compare first (the cheap "has HEAD moved?" check).
+    backend.calls.clear()
+    assert (await src.fetch()).path == first.path
+    assert backend.calls == ["ls_remote"]
+    with pytest.raises(RefNotFoundError) as info:
+        await GitSource(
+            daemon_url(upstream), backend=Recording(), cache_dir=tmp_path / "n", branch="nope"
+        ).fetch()
+    assert info.value.url == daemon_url(upstream)
+
+
+async def test_diff_tree_patches_a_listing_into_the_next(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    from reconcile.sources.git import _cli
+
+    src = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, depth=None)
+    c1 = str((await src.fetch()).revision.commit)
+    upstream.commit({"README.md": None, "deploy/app.yaml": "kind: Secret\n", "new/x": "x\n"})
+    os.chmod(upstream.work / "new/x", 0o700)
+    upstream.symlink("link", "new/x")
+    upstream.commit({"deploy/app.yaml": None})
+    upstream.symlink("deploy/app.yaml", "../new/x")  # a file became a symlink
+    c2 = str((await src.fetch()).revision.commit)
+    impl: Any = get_backend(backend)
+    before = {e.path: e for e in await impl.list_tree(src.repo_path, c1)}
+    changes = await impl.diff_tree(src.repo_path, c1, c2)
+    assert changes is not None
+    for path, entry in changes:
+        if entry is None:
+            before.pop(path, None)
+    for path, entry in changes:
+        if entry is not None:
+            before[path] = entry
+    after = await impl.list_tree(src.repo_path, c2)
+    assert {p: (e.mode, e.oid) for p, e in before.items()} == {
+        e.path: (e.mode, e.oid) for e in after
+    }
+    assert await impl.diff_tree(src.repo_path, "0" * 40, c2) is None
+    upstream.commit({f"many/{i}": str(i) for i in range(2 * _cli.DIFF_LIMIT + 1)})
+    c3 = str((await src.fetch()).revision.commit)
+    assert await impl.diff_tree(src.repo_path, c2, c3) is None  # a full listing is better

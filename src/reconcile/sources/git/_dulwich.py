@@ -287,6 +287,55 @@ class DulwichBackend:
 
         return await self._run(None, "list-tree", run)
 
+    async def diff_tree(
+        self, repo: Path, old: str, new: str
+    ) -> list[tuple[str, TreeEntry | None]] | None:
+        """What changed from commit ``old`` to ``new`` (see the CLI backend's ``diff_tree``)."""
+        from reconcile.sources.git._cli import DIFF_LIMIT
+
+        def run() -> list[tuple[str, TreeEntry | None]] | None:
+            from dulwich.diff_tree import tree_changes
+            from dulwich.objects import S_ISGITLINK
+            from dulwich.repo import Repo
+
+            with Repo(str(repo)) as r_:
+                r: Any = r_
+                try:
+                    a, b = r[old.encode()].tree, r[new.encode()].tree
+                except KeyError:
+                    return None
+                out: list[tuple[str, TreeEntry | None]] = []
+                for change in tree_changes(r.object_store, a, b):
+                    if change.old is not None and change.old.path is not None:
+                        out.append((change.old.path.decode("utf-8", "surrogateescape"), None))
+                    e = change.new
+                    if e is not None and e.path is not None and not S_ISGITLINK(e.mode):
+                        path = e.path.decode("utf-8", "surrogateescape")
+                        out.append((path, TreeEntry(path, e.mode, e.sha.decode())))
+                    if len(out) > 2 * DIFF_LIMIT:
+                        return None
+                return out
+
+        return await self._run(None, "diff-tree", run)
+
+    async def list_gitlinks(self, repo: Path, commit: str) -> dict[str, str]:
+        """Submodule entries of ``commit``'s tree: path -> commit SHA."""
+
+        def run() -> dict[str, str]:
+            from dulwich.objects import S_ISGITLINK
+            from dulwich.repo import Repo
+
+            with Repo(str(repo)) as r_:
+                r: Any = r_
+                tree = r[commit.encode()].tree
+                return {
+                    e.path.decode("utf-8", "surrogateescape"): e.sha.decode()
+                    for e in r.object_store.iter_tree_contents(tree, include_trees=False)
+                    if S_ISGITLINK(e.mode)
+                }
+
+        return await self._run(None, "list-tree", run)
+
     async def read_blobs(
         self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
     ) -> None:

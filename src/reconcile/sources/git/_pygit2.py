@@ -225,6 +225,59 @@ class Pygit2Backend:
             elif entry.type_str == "blob":
                 out.append(TreeEntry(rel, entry.filemode, str(entry.id)))
 
+    async def diff_tree(
+        self, repo: Path, old: str, new: str
+    ) -> list[tuple[str, TreeEntry | None]] | None:
+        """What changed from commit ``old`` to ``new`` (see the CLI backend's ``diff_tree``)."""
+        from reconcile.sources.git._cli import DIFF_LIMIT
+
+        def run() -> list[tuple[str, TreeEntry | None]] | None:
+            r = pygit2.Repository(str(repo))
+            try:
+                try:
+                    a = r[old].peel(pygit2.Tree)
+                    b = r[new].peel(pygit2.Tree)
+                except (KeyError, ValueError):
+                    return None
+                out: list[tuple[str, TreeEntry | None]] = []
+                for delta in a.diff_to_tree(b).deltas:
+                    if delta.old_file.mode:
+                        out.append((delta.old_file.path, None))
+                    mode = delta.new_file.mode
+                    if mode and mode != 0o160000:
+                        path = delta.new_file.path
+                        out.append((path, TreeEntry(path, mode, str(delta.new_file.id))))
+                    if len(out) > 2 * DIFF_LIMIT:
+                        return None
+                return out
+            finally:
+                r.free()
+
+        return await self._run(None, "diff-tree", run)
+
+    async def list_gitlinks(self, repo: Path, commit: str) -> dict[str, str]:
+        """Submodule entries of ``commit``'s tree: path -> commit SHA."""
+
+        def run() -> dict[str, str]:
+            r = pygit2.Repository(str(repo))
+            links: dict[str, str] = {}
+
+            def walk(tree: Any, prefix: str) -> None:
+                for entry in tree:
+                    rel = f"{prefix}{entry.name}"
+                    if entry.type_str == "tree":
+                        walk(r[entry.id], rel + "/")
+                    elif entry.type_str == "commit":
+                        links[rel] = str(entry.id)
+
+            try:
+                walk(r[commit].peel(pygit2.Tree), "")
+            finally:
+                r.free()
+            return links
+
+        return await self._run(None, "list-tree", run)
+
     async def read_blobs(
         self, repo: Path, oids: Sequence[str], sink: Callable[[int, bytes], None]
     ) -> None:

@@ -26,9 +26,13 @@ from reconcile.errors import (
 )
 from reconcile.sources._artifact import Artifact, Revision
 from reconcile.sources._materialize import (
+    Listing,
     TreeEntry,
     TreeWriter,
     check_subpath,
+    check_tree_path,
+    decode_listing,
+    encode_listing,
     ignore_files,
     select_entries,
 )
@@ -37,6 +41,7 @@ from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tr
 from reconcile.sources.git._auth import HTTPSAuth, SSHAuth
 from reconcile.sources.git._backend import CacheError, Connection, GitBackend, RemoteRefs, Want
 from reconcile.sources.git._refs import GitRef, ResolvedRef, resolve_ref
+from reconcile.sources.git._submodules import parse_gitmodules, resolve_url
 from reconcile.sources.git._url import parse_remote
 from reconcile.sources.git._verify import (
     SignatureVerification,
@@ -105,6 +110,9 @@ def get_backend(name: str) -> GitBackend:
     raise ConfigurationError(f"unknown git backend {name!r} (cli, dulwich, pygit2)")
 
 
+#: How deep submodules may nest (git itself has no limit; a cycle would never end).
+_MAX_SUBMODULE_DEPTH = 8
+
 _ASKPASS = '#!/bin/sh\nprintf "%s\\n" "$RECONCILE_SSH_PASSPHRASE"\n'
 
 
@@ -136,18 +144,23 @@ def _check_passphrase(key: bytes, passphrase: str | None, url: str) -> None:
 
 
 @asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
+async def _file_lock(path: Path, *, wait: float | None = None) -> AsyncIterator[None]:
     """An exclusive advisory lock: sources in other processes share the cache safely."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = None if wait is None else anyio.current_time() + wait
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if deadline is not None and anyio.current_time() > deadline:
+                    raise SourceError(
+                        f"the cache is locked by another fetch for more than {wait:g}s"
+                    ) from None
                 await anyio.sleep(0.05)
         yield
     finally:
@@ -180,6 +193,12 @@ class GitSource:
         allow_insecure_http: accept credentials over plain ``http://``.
         limits: size and file-count limits of an artifact.
         keep: how many artifact directories to keep (the newest ones).
+        recurse_submodules: check out submodules, recursively, into the
+            artifact (Flux's ``recurseSubmodules``). Their URLs obey the same
+            rules as ``url`` (``allow_file``; no command-running transports);
+            ``auth`` is used only for submodules on the same scheme, host and
+            port as ``url``, other hosts are reached anonymously (a CA bundle
+            still applies). Off by default: submodule entries are left out.
 
     Example:
 
@@ -213,8 +232,13 @@ class GitSource:
         allow_insecure_http: bool = False,
         limits: Limits | None = None,
         keep: int = 2,
+        recurse_submodules: bool = False,
     ) -> None:
         self._remote = parse_remote(url, allow_file=allow_file)
+        self._allow_file = allow_file
+        self._allow_insecure_http = allow_insecure_http
+        self._cache_dir = Path(cache_dir)
+        self.recurse_submodules = recurse_submodules
         given = [branch, tag, semver, name, commit]
         if ref is not None and any(v is not None for v in given):
             raise ConfigurationError("give either ref= or branch/tag/semver/name/commit, not both")
@@ -257,6 +281,11 @@ class GitSource:
             )
         if scheme == "git" and auth is not None:
             raise ConfigurationError("git:// remotes do not authenticate")
+        if recurse_submodules and not hasattr(self.backend, "list_gitlinks"):
+            raise ConfigurationError(
+                f"the {self.backend.name} backend cannot check out submodules "
+                "(recurse_submodules needs a backend with list_gitlinks)"
+            )
         url_key = f"{self._remote.url}\0{self.backend.name}"
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:32]
         base = Path(cache_dir) / "git" / digest
@@ -264,8 +293,11 @@ class GitSource:
         self.store: ArtifactStore = ArtifactStore(base / "artifacts", keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
-        # The last artifact built and its entries: unchanged files are linked.
-        self._previous: tuple[Path, dict[str, tuple[str, str]]] | None = None
+        # What each artifact directory holds (also stored beside it, for restarts).
+        self._listings: dict[str, Listing] = {}
+        # The last full tree listed (commit, path -> entry): the next one is derived
+        # from it by a diff when the backend can (a one-commit change lists one entry).
+        self._tree: tuple[str, dict[str, TreeEntry]] | None = None
 
     @property
     def url(self) -> str:
@@ -392,6 +424,8 @@ class GitSource:
         # its name: an artifact verified under one policy (and for one tag
         # object) is never reused under another.
         h = hashlib.sha256(self.subpath.encode())
+        if self.recurse_submodules:
+            h.update(b"\0submodules")
         if self.verify is not None:
             h.update(repr(self.verify).encode())
             if self.verify.mode in {"tag", "both"}:
@@ -437,8 +471,28 @@ class GitSource:
         file_filter = self._file_filter()
         async with self._connection() as conn:
             ref = self.ref
+            fetch_ref: Any = getattr(self.backend, "fetch_ref", None)
             if ref.commit is not None and ref.branch is None:
                 resolved = ResolvedRef(None, ref.commit)
+            elif (
+                fetch_ref is not None
+                and ref.branch is not None
+                and ref == GitRef(branch=ref.branch)
+                and self.store.newest() is None
+            ):
+                # Nothing to compare the branch with: fetch it by name at once (one round
+                # trip fewer than ls-remote, then fetch).
+                name = f"refs/heads/{ref.branch}"
+                try:
+                    sha = await self._network(
+                        "fetch", fetch_ref(conn, self.repo_path, name, depth=self.depth)
+                    )
+                except CacheError:
+                    await anyio.to_thread.run_sync(remove_tree, self.repo_path)
+                    sha = await self._network(
+                        "fetch", fetch_ref(conn, self.repo_path, name, depth=self.depth)
+                    )
+                resolved = ResolvedRef(name, str(sha))
             else:
                 refs = await self._ls_remote(conn)
                 resolved = resolve_ref(ref, refs.refs, refs.symrefs, url=self.url)
@@ -552,16 +606,83 @@ class GitSource:
             except SignatureError as exc:
                 raise SignatureError(exc.message, url=self.url) from None
 
-    async def _write(self, writer: TreeWriter, selected: Sequence[TreeEntry], root: Path) -> None:
-        """Fill ``root``: link what the previous artifact has, write the rest."""
-        backend, repo = self.backend, self.repo_path
+    def _listing(self, key: str) -> Listing | None:
+        got = self._listings.get(key)
+        if got is None:
+            data = self.store.listing(key)
+            if data is None:
+                return None
+            try:
+                got = decode_listing(data)
+            except ValueError:
+                return None
+            self._listings[key] = got
+        return got
+
+    def _recycle(self, key: str, root: Path, writer: TreeWriter) -> list[int] | None:
+        """Reuse the directory of an artifact that gc would remove next, if any.
+
+        Its path disappears at once; only the entries that differ are then
+        replaced, so a one-commit change costs a few file operations instead
+        of one per file and directory. Returns the entries left to write, or
+        ``None`` (nothing to recycle) for a build from scratch.
+        """
+        for name in reversed(self.store.doomed(protect=[key])):
+            old = self._listing(name)
+            if old is None:
+                continue
+            self.store.take(name, root)
+            self._listings.pop(name, None)
+            try:
+                return writer.recycle(old)
+            except OSError as exc:
+                log.debug("%s: artifact %s not reusable (%s)", self.url, name, exc)
+                remove_tree(root)
+                return None
+        return None
+
+    async def _write(
+        self,
+        writer: TreeWriter,
+        selected: Sequence[TreeEntry],
+        root: Path,
+        todo: list[int],
+        origin: dict[str, Path],
+    ) -> None:
+        """Write entries ``todo``: link what the newest artifact has, write the rest.
+
+        ``origin`` maps the paths (relative to the repository root) of
+        submodule files to the cache repository holding their blobs.
+        """
+        if origin:
+            prefix = f"{self.subpath}/" if self.subpath else ""
+            groups: dict[Path, list[int]] = {}
+            for i in todo:
+                groups.setdefault(origin.get(prefix + selected[i].path, self.repo_path), []).append(
+                    i
+                )
+            for repo, part in groups.items():
+                await self._write_from(repo, writer, selected, root, part)
+            return
+        await self._write_from(self.repo_path, writer, selected, root, todo)
+
+    async def _write_from(
+        self,
+        repo: Path,
+        writer: TreeWriter,
+        selected: Sequence[TreeEntry],
+        root: Path,
+        todo: list[int],
+    ) -> None:
+        backend = self.backend
         reuse: list[int] = []
         rest: list[int] = []
-        prev_root, prev = self._previous if self._previous else (None, {})
-        if prev_root is not None and not prev_root.is_dir():
-            prev = {}
-        for i, e in enumerate(selected):
-            if e.kind != "L" and prev.get(e.path) == (e.kind, e.oid):
+        prev_key = self.store.newest()
+        prev = self._listing(prev_key) if prev_key is not None else None
+        prev_root = self.store.path(prev_key) if prev_key is not None else None
+        for i in todo:
+            e = selected[i]
+            if prev is not None and e.kind != "L" and prev.get(e.path) == (e.kind, e.oid):
                 reuse.append(i)
             else:
                 rest.append(i)
@@ -569,8 +690,9 @@ class GitSource:
             assert prev_root is not None
 
             def link_all() -> None:
+                base = str(prev_root)
                 for i in reuse:
-                    writer.link(i, prev_root / selected[i].path)
+                    writer.link(i, f"{base}/{selected[i].path}")
 
             await anyio.to_thread.run_sync(link_all)
         # Optional capability: the CLI backend writes files with git itself.
@@ -585,7 +707,9 @@ class GitSource:
                 and selected[i].path.rpartition("/")[2] != ".gitattributes"
             ]
         if native:
-            await anyio.to_thread.run_sync(writer.prepare_dirs, native)
+            if not writer.sealed_dirs:
+                # git creates directories under umask 0222: unwritable unless made here.
+                await anyio.to_thread.run_sync(writer.prepare_dirs, native)
             await checkout(repo, [selected[i] for i in native], root)
             writer.written_by_others(native, sealed=True)
             skip = set(native)
@@ -595,30 +719,184 @@ class GitSource:
                 repo, [selected[i].oid for i in rest], lambda j, data: writer.sink(rest[j], data)
             )
 
+    def _submodule_source(self, url: str, path: str) -> GitSource:
+        """A source for the submodule at ``path``, under this source's rules."""
+        try:
+            remote = parse_remote(url, allow_file=self._allow_file)
+        except SourceSecurityError as exc:
+            raise SourceSecurityError(f"submodule {path!r}: {exc.message}", url=exc.url) from None
+        top = self._remote
+        same = (remote.scheme, remote.host, remote.port) == (top.scheme, top.host, top.port)
+        auth: HTTPSAuth | SSHAuth | None = None
+        if same:
+            auth = self.auth
+            if auth is None and top.password is not None and remote.password is None:
+                auth = HTTPSAuth(username=top.username, password=top.password)
+        elif (
+            remote.scheme == "https"
+            and isinstance(self.auth, HTTPSAuth)
+            and self.auth.ca_bundle is not None
+        ):
+            auth = HTTPSAuth(ca_bundle=self.auth.ca_bundle)  # a CA is no secret
+        if remote.scheme == "ssh" and not isinstance(auth, SSHAuth):
+            raise SourceSecurityError(
+                f"submodule {path!r} is on another SSH host than the source; "
+                "credentials are used only for the source's own host",
+                url=remote.redacted,
+            )
+        if isinstance(auth, SSHAuth) and remote.scheme != "ssh":
+            auth = None
+        if isinstance(auth, HTTPSAuth) and remote.scheme not in {"https", "http"}:
+            auth = None
+        return GitSource(
+            url,
+            cache_dir=self._cache_dir,
+            auth=auth,
+            backend=self.backend,
+            depth=self.depth,
+            timeout=self.timeout,
+            allow_file=self._allow_file,
+            allow_insecure_http=self._allow_insecure_http,
+            limits=self.limits,
+        )
+
+    async def _fetch_commit(self, sha: str) -> None:
+        """Make commit ``sha`` present in the cache repository (fetching it if needed)."""
+        lock = self.repo_path.parent / ".lock"
+        async with (
+            self._lock,
+            _file_lock(lock, wait=self.timeout),
+            self._connection() as conn,
+        ):
+            for attempt in (0, 1):
+                try:
+                    await self._ensure_objects(conn, ResolvedRef(None, sha))
+                    return
+                except CacheError as exc:
+                    await anyio.to_thread.run_sync(remove_tree, self.repo_path)
+                    if attempt == 1:
+                        raise SourceError(
+                            f"the cache could not be rebuilt: {exc.message}", url=self.url
+                        ) from None
+
+    async def _submodule_entries(
+        self,
+        repo: Path,
+        commit: str,
+        entries: Sequence[TreeEntry],
+        prefix: str,
+        base_url: str,
+        chain: tuple[Path, ...],
+        origin: dict[str, Path],
+    ) -> list[TreeEntry]:
+        """The files of the submodules of ``commit`` (recursively), paths from the top.
+
+        ``entries`` are ``commit``'s own files (relative to its root, for
+        ``.gitmodules``); the submodules' files are recorded in ``origin``
+        with the cache repository that holds them.
+        """
+        list_gitlinks: Any = getattr(self.backend, "list_gitlinks")  # noqa: B009 - checked in __init__
+        links: dict[str, str] = await list_gitlinks(repo, commit)
+        if not links:
+            return []
+        if len(chain) > _MAX_SUBMODULE_DEPTH:
+            raise SourceError(
+                f"submodules nest deeper than {_MAX_SUBMODULE_DEPTH} levels at {prefix!r}",
+                url=self.url,
+            )
+        modules: dict[str, str] = {}
+        gitmodules = next((e for e in entries if e.path == ".gitmodules" and e.kind != "L"), None)
+        if gitmodules is not None:
+            got: dict[int, bytes] = {}
+            await self.backend.read_blobs(repo, [gitmodules.oid], got.__setitem__)
+            modules = parse_gitmodules(got[0], where=f"{prefix}.gitmodules")
+        wanted = f"{self.subpath}/" if self.subpath else ""
+        out: list[TreeEntry] = []
+        for path, sha in sorted(links.items()):
+            full = f"{prefix}{path}"
+            check_tree_path(full, url=self.url)
+            if wanted and not (f"{full}/".startswith(wanted) or wanted.startswith(f"{full}/")):
+                continue  # outside the sub-path: not needed
+            url = modules.get(path)
+            if url is None:
+                raise SourceError(
+                    f"submodule {full!r} has no URL in {prefix}.gitmodules", url=self.url
+                )
+            child = self._submodule_source(resolve_url(url, base_url), full)
+            if child.repo_path in chain:
+                raise SourceError(f"submodule {full!r} contains itself", url=self.url)
+            await child._fetch_commit(sha)
+            sub_entries = await self.backend.list_tree(child.repo_path, sha)
+            for e in sub_entries:
+                rel = f"{full}/{e.path}"
+                out.append(TreeEntry(rel, e.mode, e.oid, e.size))
+                origin[rel] = child.repo_path
+            out += await self._submodule_entries(
+                child.repo_path,
+                sha,
+                sub_entries,
+                f"{full}/",
+                child._remote.url,
+                (*chain, child.repo_path),
+                origin,
+            )
+        return out
+
+    async def _list_tree(self, commit: str) -> list[TreeEntry]:
+        """The files of ``commit``: a diff from the last listing when possible."""
+        diff_tree: Any = getattr(self.backend, "diff_tree", None)
+        last = self._tree
+        if diff_tree is not None and last is not None and last[0] != commit:
+            changes = await diff_tree(self.repo_path, last[0], commit)
+            if changes is not None:
+                tree = dict(last[1])
+                for path, entry in changes:  # removals first: a path may go and come back
+                    if entry is None:
+                        tree.pop(path, None)
+                for path, entry in changes:
+                    if entry is not None:
+                        tree[path] = entry
+                self._tree = (commit, tree)
+                return list(tree.values())
+        entries = await self.backend.list_tree(self.repo_path, commit)
+        self._tree = (commit, {e.path: e for e in entries})
+        return entries
+
     async def _build(
         self, conn: Connection, resolved: ResolvedRef, file_filter: FileFilter, key: str
     ) -> Artifact:
         await self._ensure_objects(conn, resolved)
         await self._verify(resolved)
         backend, repo, url = self.backend, self.repo_path, self.url
-        entries = await backend.list_tree(repo, resolved.commit)
+        entries = await self._list_tree(resolved.commit)
+        origin: dict[str, Path] = {}
+        if self.recurse_submodules:
+            entries = entries + await self._submodule_entries(
+                repo, resolved.commit, entries, "", self._remote.url, (repo,), origin
+            )
         check_subpath(entries, self.subpath, url=url, commit=resolved.commit)
         texts: dict[str, bytes] = {}
         ignores = ignore_files(entries, self.subpath) if file_filter.ignore_file else []
-        if ignores:
+        cut = len(self.subpath) + 1 if self.subpath else 0
+        for source_repo in {origin.get(e.path, repo) for e in ignores}:
+            mine = [e for e in ignores if origin.get(e.path, repo) == source_repo]
             got: dict[int, bytes] = {}
-            await backend.read_blobs(repo, [e.oid for e in ignores], got.__setitem__)
-            cut = len(self.subpath) + 1 if self.subpath else 0
-            texts = {ignores[i].path[cut:]: data for i, data in got.items()}
+            await backend.read_blobs(source_repo, [e.oid for e in mine], got.__setitem__)
+            texts.update({mine[i].path[cut:]: data for i, data in got.items()})
         selected = select_entries(entries, self.subpath, file_filter, texts, url=url)
         self.store.root.mkdir(parents=True, exist_ok=True)
         staged = self.store.staging()
         try:
             root = staged / "tree"
-            root.mkdir()
             writer = TreeWriter(root, selected, self.limits, url=url)
-            await self._write(writer, selected, root)
-            stats = writer.finish()
+            todo = await anyio.to_thread.run_sync(self._recycle, key, root, writer)
+            if todo is None:
+                root.mkdir()
+                writer = TreeWriter(root, selected, self.limits, url=url)
+                todo = list(range(len(selected)))
+            await self._write(writer, selected, root, todo, origin)
+            stats = await anyio.to_thread.run_sync(writer.finish)
+            listing = {e.path: (e.kind, e.oid) for e in selected}
             meta: dict[str, object] = {
                 "checksum": stats.checksum,
                 "files": stats.files,
@@ -626,12 +904,15 @@ class GitSource:
                 "commit": resolved.commit,
             }
             final = await anyio.to_thread.run_sync(
-                lambda: self.store.commit(root, key, meta, sealed=True)
+                lambda: self.store.commit(
+                    root, key, meta, sealed=True, listing=encode_listing(selected)
+                )
             )
         finally:
             await anyio.to_thread.run_sync(remove_tree, staged)
         self.store.gc(protect=[key])
-        self._previous = (final, {e.path: (e.kind, e.oid) for e in selected})
+        self._listings = {k: v for k, v in self._listings.items() if self.store.exists(k)}
+        self._listings[key] = listing
         return Artifact(
             revision=Revision(commit=resolved.commit, ref=resolved.ref),
             path=final,
