@@ -269,6 +269,22 @@ async def test_old_revisions_are_garbage_collected(
     assert len([p for p in src.store.root.iterdir() if p.is_dir()]) == 2
 
 
+async def test_sources_sharing_a_url_never_touch_each_others_artifacts(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    # One repository, two apps: each source keeps and recycles only its own
+    # artifacts, whatever the other fetches meanwhile.
+    upstream.commit({"apps/a/cm.yaml": "a: 0\n", "apps/b/cm.yaml": "b: 0\n"})
+    app_a = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, subpath="apps/a")
+    app_b = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, subpath="apps/b")
+    held_b = await app_b.fetch()
+    for i in range(1, 5):
+        upstream.commit({"apps/a/cm.yaml": f"a: {i}\n"})
+        assert (await app_a.fetch()).path.joinpath("cm.yaml").read_text() == f"a: {i}\n"
+    assert files(held_b) == {"cm.yaml": "b: 0\n"}
+    assert app_a.store.root != app_b.store.root
+
+
 async def test_file_urls_only_when_allowed(
     upstream: Upstream, backend: str, tmp_path: Path
 ) -> None:

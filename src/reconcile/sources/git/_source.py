@@ -290,7 +290,12 @@ class GitSource:
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:32]
         base = Path(cache_dir) / "git" / digest
         self.repo_path: Path = base / "repo.git"
-        self.store: ArtifactStore = ArtifactStore(base / "artifacts", keep=keep)
+        # Sources of one URL share the fetched objects, but each selection
+        # (sub-path, filters, submodules, verification) keeps, recycles and
+        # collects its own artifacts: one app's fetch never touches another's.
+        self.store: ArtifactStore = ArtifactStore(
+            base / "artifacts" / self._selection_digest(), keep=keep
+        )
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
         # What each artifact directory holds (also stored beside it, for restarts).
@@ -418,6 +423,13 @@ class GitSource:
     def _file_filter(self) -> FileFilter:
         ignore, include, exclude = self._filter_args
         return FileFilter(ignore=ignore, include=include, exclude=exclude)
+
+    def _selection_digest(self) -> str:
+        h = hashlib.sha256(self.subpath.encode())
+        h.update(b"\0" + self._file_filter().fingerprint().encode())
+        h.update(b"\0submodules" if self.recurse_submodules else b"\0")
+        h.update(b"\0" + repr(self.verify).encode())
+        return h.hexdigest()[:16]
 
     def _key(self, resolved: ResolvedRef, file_filter: FileFilter) -> str:
         # Everything that decides an artifact's content or its acceptance is in
