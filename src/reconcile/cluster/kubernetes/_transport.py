@@ -162,7 +162,7 @@ class Transport:
         api_client: Any,
         *,
         timeout: float = 30.0,
-        concurrency: int = 16,
+        concurrency: int = 64,
         retry: RetryPolicy | None = None,
         impersonate: Impersonation | None = None,
     ) -> None:
