@@ -236,9 +236,10 @@ class KubernetesApplier:
         return self._cache
 
     def statistics(self) -> dict[str, Any]:
-        """Requests by verb and the cache's figures."""
+        """Requests by verb, retries by cause and the cache's figures."""
         return {
             "requests": dict(self.transport.requests),
+            "retries": dict(self.transport.retries),
             "cache": self._cache.statistics() if self._cache is not None else None,
         }
 
