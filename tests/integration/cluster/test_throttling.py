@@ -135,10 +135,10 @@ async def test_applier_converges_against_real_429s(
     assert {o["metadata"]["name"] for o in listed["items"]} >= {o["metadata"]["name"] for o in objs}
     # Every retry after a 429 waited at least the server's Retry-After (1 s), and
     # at most a fifth more (the jitter that keeps refused requests from returning together).
-    waits = [
-        (r.args[1], r.args[2])
+    waits: list[tuple[float, float | None]] = [
+        (float(r.args[1]), None if r.args[2] is None else float(r.args[2]))  # type: ignore[arg-type]
         for r in caplog.records
-        if isinstance(r.args, tuple) and r.msg.startswith("retry %d in")
+        if isinstance(r.args, tuple) and str(r.msg).startswith("retry %d in")
     ]
     after_429 = [(delay, after) for delay, after in waits if after is not None]
     assert len(after_429) == stats["retries"]["429"], (len(after_429), stats)
