@@ -11,6 +11,7 @@ is checked by asking the server who each applier is.
 from __future__ import annotations
 
 import base64
+import datetime
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,23 @@ def admin(control_plane: Any, method: str, path: str, body: Any = None) -> Any:
     status, out = control_plane.request(method, path, body)
     assert 200 <= status < 300, (status, out)
     return out
+
+
+def mint_token(control_plane: Any, namespace: str, name: str) -> str:
+    """A bound token for a service account, from the TokenRequest API."""
+    review = admin(
+        control_plane,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    token = str(review["status"]["token"])
+    assert token.count(".") == 2  # a signed JWT
+    return token
 
 
 @pytest.fixture
@@ -54,18 +72,7 @@ def service_account_dir(control_plane: Any, kube_namespace: str, tmp_path: Path)
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SA},
         "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": ns}],
     })  # fmt: skip
-    review = admin(
-        control_plane,
-        "POST",
-        f"/api/v1/namespaces/{ns}/serviceaccounts/{SA}/token",
-        {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 3600},
-        },
-    )
-    token = review["status"]["token"]
-    assert token.count(".") == 2  # a signed JWT
+    token = mint_token(control_plane, ns, SA)
     kubeconfig = yaml.safe_load(Path(control_plane.kubeconfig).read_text())
     cluster = kubeconfig["clusters"][0]["cluster"]
     directory = tmp_path / "serviceaccount"
@@ -144,6 +151,31 @@ async def test_in_cluster_applier_acts_as_the_service_account(
         "GET", f"/api/v1/namespaces/{kube_namespace}/configmaps/allowed"
     )
     assert live["data"] == {"a": "1"}
+
+
+async def test_a_rotated_token_is_read_again(
+    control_plane: Any,
+    kube_namespace: str,
+    service_account_dir: Path,
+    pod_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kubelet rotates the token file; a long-running applier must pick the new one up."""
+    from kubernetes_asyncio.config import incluster_config
+
+    # The loader re-reads the file once a minute; make that every request.
+    monkeypatch.setattr(incluster_config, "TOKEN_REFRESH_PERIOD", datetime.timedelta(0))
+    admin(control_plane, "POST", f"/api/v1/namespaces/{kube_namespace}/serviceaccounts", {
+        "metadata": {"name": "rotated"}
+    })  # fmt: skip
+    async with KubernetesApplier(
+        field_manager="in-pod", service_account_dir=service_account_dir
+    ) as applier:
+        assert await whoami(applier) == f"system:serviceaccount:{kube_namespace}:{SA}"
+        (service_account_dir / "token").write_text(
+            mint_token(control_plane, kube_namespace, "rotated")
+        )
+        assert await whoami(applier) == f"system:serviceaccount:{kube_namespace}:rotated"
 
 
 async def test_a_token_the_server_does_not_know_is_refused(
