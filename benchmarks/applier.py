@@ -21,7 +21,8 @@ log synced to a disk directory on every commit). ``--etcd both`` (the
 default) reports them side by side.
 
 Run: ``python -m benchmarks applier -- [--objects N] [--rounds N] [--concurrency N]
-[--etcd no-fsync|fsync|both] [--cache-objects N]``
+[--also-concurrency N,M] [--floor-concurrency N,M] [--etcd no-fsync|fsync|both]
+[--cache-objects N]``
 """
 
 from __future__ import annotations
@@ -244,6 +245,20 @@ async def floor(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) 
         await api_client.close()
 
 
+async def first_only(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> float:
+    """A first apply alone, at another concurrency."""
+    async with KubernetesApplier(
+        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=concurrency
+    ) as applier:
+        began = time.perf_counter()
+        results = await applier.apply_all(objs)
+        elapsed = time.perf_counter() - began
+    failed = [r for r in results if r.action is Action.FAILED]
+    if failed:
+        raise SystemExit(f"apply failed: {failed[0].error}")
+    return elapsed
+
+
 async def ours(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with KubernetesApplier(
@@ -311,7 +326,8 @@ def one_round(
     """Every peer once on its own namespaces; the order alternates between rounds."""
     ours_ns, theirs_ns = f"bench-reconcile-{r}", f"bench-kubectl-{r}"
     floor_ns = {c: f"bench-floor-{c}-{r}" for c in args.floor_concurrency}
-    for ns in (ours_ns, theirs_ns, *floor_ns.values()):
+    also_ns = {c: f"bench-reconcile-c{c}-{r}" for c in args.also_concurrency}
+    for ns in (ours_ns, theirs_ns, *floor_ns.values(), *also_ns.values()):
         cp.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
     directory = tmp / str(r)
     directory.mkdir()
@@ -320,6 +336,7 @@ def one_round(
         path.write_bytes(orjson.dumps(obj))
     # Alternate who goes first: the cluster grows as the run goes on.
     order = ["kubectl", "reconcile", *(f"floor-{c}" for c in args.floor_concurrency)]
+    order += [f"also-{c}" for c in args.also_concurrency]
     if r % 2:
         order.reverse()
     one: dict[str, Any] = {}
@@ -339,6 +356,14 @@ def one_round(
             mine = asyncio.run(ours(cp, generate(args.objects, ours_ns), args.concurrency))
             live = mine.pop("_live")
             one.update(mine)
+        elif peer.startswith("also-"):
+            c = int(peer.split("-")[1])
+            own = _own_cpu()
+            one[f"also{c}_first_s"] = asyncio.run(
+                first_only(cp, generate(args.objects, also_ns[c]), c)
+            )
+            one[f"also{c}_first_server_cpu_s"] = server_cpu(cp) - cpu
+            one[f"also{c}_first_client_cpu_s"] = _own_cpu() - own
         else:
             c = int(peer.split("-")[1])
             objs = generate(args.objects, floor_ns[c])
@@ -422,6 +447,7 @@ def run_mode(
     print(f"  {'peer':22} " + " ".join(f"{c:>10}" for c in columns))
     first: dict[str, dict[str, float]] = {}
     peers = [("kubectl (serial)", "kubectl_first"), (f"reconcile (c={args.concurrency})", "first")]
+    peers += [(f"reconcile (c={c})", f"also{c}_first") for c in args.also_concurrency]
     peers += [(f"floor (c={c})", f"floor{c}_first") for c in args.floor_concurrency]
     for name, key in peers:
         wall, srv, cli = (median(f"{key}{s}") for s in ("_s", "_server_cpu_s", "_client_cpu_s"))
@@ -468,6 +494,12 @@ def main(argv: list[str]) -> int:
         type=lambda v: [int(c) for c in v.split(",") if c],
         default=None,
         help="comma-separated concurrencies of the idealized client (default: ours and 64)",
+    )
+    parser.add_argument(
+        "--also-concurrency",
+        type=lambda v: [int(c) for c in v.split(",") if c],
+        default=[],
+        help="comma-separated other concurrencies of the applier, first apply only",
     )
     parser.add_argument("--etcd", choices=("no-fsync", "fsync", "both"), default="both")
     args = parser.parse_args(argv)
