@@ -636,7 +636,9 @@ class KubernetesApplier:
             stored = self._cache.record(info, out)
             if remember is not None:
                 self._remember(info, remember, stored)
-        return ApplyResult(ref, action, out, resp.status, action.value, dry_run=dry_run)
+        return ApplyResult(
+            ref, action, out, resp.status, action.value, dry_run=dry_run, warnings=resp.warnings
+        )
 
     async def _server_side(
         self, info: ResourceInfo, body: JSONObject, ref: ObjectRef, *, force: bool, dry_run: bool
@@ -851,6 +853,7 @@ class KubernetesApplier:
             result.object,
             result.status,
             f"recreated: {cause.message}",
+            warnings=result.warnings,
         )
 
     async def delete(

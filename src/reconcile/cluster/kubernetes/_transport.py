@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -105,11 +106,28 @@ class RetryPolicy:
 
 @attrs.frozen
 class Response:
-    """A successful response: status, parsed JSON body and headers."""
+    """A successful response: status, parsed JSON body, headers and the server's warnings."""
 
     status: int
     body: Any
     headers: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+
+
+_WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def warning_texts(values: Sequence[str]) -> tuple[str, ...]:
+    """The texts of ``Warning`` headers (RFC 7234: ``299 - "text"``).
+
+    >>> warning_texts(['299 - "unknown field \\"spec.foo\\""', "not a warning"])
+    ('unknown field "spec.foo"', 'not a warning')
+    """
+    out = []
+    for value in values:
+        match = _WARNING.match(value)
+        out.append(re.sub(r"\\(.)", r"\1", match.group(1)) if match else value.strip())
+    return tuple(out)
 
 
 def _verb(method: str, path: str, query: Sequence[tuple[str, str]]) -> str:
@@ -263,6 +281,7 @@ class Transport:
                     raw = await resp.read()
                     status = resp.status
                     resp_headers = dict(resp.headers)
+                    warnings = warning_texts(resp.headers.getall("Warning", ()))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
                 raise RetryableError(
@@ -276,7 +295,9 @@ class Transport:
         except orjson.JSONDecodeError:
             parsed = raw.decode(errors="replace")
         if 200 <= status < 300:
-            return Response(status, parsed, resp_headers)
+            for text in warnings:
+                log.warning("%s %s: the server warns: %s", verb, ref or resource or path, text)
+            return Response(status, parsed, resp_headers, warnings)
         retry_after: float | None = None
         if "Retry-After" in resp_headers:
             try:
