@@ -138,3 +138,10 @@ def test_impersonation_headers_repeat_groups() -> None:
         ("Impersonate-Uid", "1"),
         ("Impersonate-Extra-scopes", "x"),
     ]
+
+
+def test_warning_header_texts_are_unquoted() -> None:
+    from reconcile.cluster.kubernetes._transport import warning_texts
+
+    header = r'299 - "unknown field \"spec.foo\""'
+    assert warning_texts([header, " plain "]) == ('unknown field "spec.foo"', "plain")

@@ -120,8 +120,8 @@ _WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
 def warning_texts(values: Sequence[str]) -> tuple[str, ...]:
     """The texts of ``Warning`` headers (RFC 7234: ``299 - "text"``).
 
-    >>> warning_texts(['299 - "unknown field \\"spec.foo\\""', "not a warning"])
-    ('unknown field "spec.foo"', 'not a warning')
+    >>> warning_texts(['299 - "policy/v1beta1 is deprecated"', "not a warning"])
+    ('policy/v1beta1 is deprecated', 'not a warning')
     """
     out = []
     for value in values:
