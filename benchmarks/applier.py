@@ -211,8 +211,13 @@ def kubectl_apply(kubectl: str, kubeconfig: Path, directory: Path) -> tuple[floa
     return elapsed, dict(verbs)
 
 
-async def floor(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> float:
-    """An idealized first apply: pre-serialized patches, ``concurrency`` connections."""
+async def floor(
+    cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int
+) -> tuple[float, float, float]:
+    """An idealized first apply: pre-serialized patches, ``concurrency`` connections.
+
+    Returns wall, server CPU and client CPU seconds of the sending alone.
+    """
     api_client = await load_client(ConnectionSettings(kubeconfig=cp.kubeconfig))
     applier = KubernetesApplier(field_manager="floor-bench", api_client=api_client, cache=False)
     try:
@@ -238,25 +243,30 @@ async def floor(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) 
                         if resp.status not in (200, 201):
                             raise SystemExit(f"floor: {resp.status} {await resp.text()}")
 
+            cpu, own = server_cpu(cp), _own_cpu()
             began = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return time.perf_counter() - began
+            elapsed = time.perf_counter() - began
+            return elapsed, server_cpu(cp) - cpu, _own_cpu() - own
     finally:
         await api_client.close()
 
 
-async def first_only(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> float:
-    """A first apply alone, at another concurrency."""
+async def first_only(
+    cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int
+) -> tuple[float, float, float]:
+    """A first apply alone, at another concurrency: wall, server and client CPU seconds."""
     async with KubernetesApplier(
         field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=concurrency
     ) as applier:
+        cpu, own = server_cpu(cp), _own_cpu()
         began = time.perf_counter()
         results = await applier.apply_all(objs)
-        elapsed = time.perf_counter() - began
+        out = (time.perf_counter() - began, server_cpu(cp) - cpu, _own_cpu() - own)
     failed = [r for r in results if r.action is Action.FAILED]
     if failed:
         raise SystemExit(f"apply failed: {failed[0].error}")
-    return elapsed
+    return out
 
 
 async def ours(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
@@ -358,19 +368,19 @@ def one_round(
             one.update(mine)
         elif peer.startswith("also-"):
             c = int(peer.split("-")[1])
-            own = _own_cpu()
-            one[f"also{c}_first_s"] = asyncio.run(
-                first_only(cp, generate(args.objects, also_ns[c]), c)
-            )
-            one[f"also{c}_first_server_cpu_s"] = server_cpu(cp) - cpu
-            one[f"also{c}_first_client_cpu_s"] = _own_cpu() - own
+            (
+                one[f"also{c}_first_s"],
+                one[f"also{c}_first_server_cpu_s"],
+                one[f"also{c}_first_client_cpu_s"],
+            ) = asyncio.run(first_only(cp, generate(args.objects, also_ns[c]), c))
         else:
             c = int(peer.split("-")[1])
             objs = generate(args.objects, floor_ns[c])
-            own = _own_cpu()
-            one[f"floor{c}_first_s"] = asyncio.run(floor(cp, objs, c))
-            one[f"floor{c}_first_server_cpu_s"] = server_cpu(cp) - cpu
-            one[f"floor{c}_first_client_cpu_s"] = _own_cpu() - own
+            (
+                one[f"floor{c}_first_s"],
+                one[f"floor{c}_first_server_cpu_s"],
+                one[f"floor{c}_first_client_cpu_s"],
+            ) = asyncio.run(floor(cp, objs, c))
     return one, live
 
 
