@@ -7,7 +7,22 @@ from its ``-v=6`` log). Then the memory of a live-state cache holding 10,000
 objects (the server's own objects, cloned under new names) is compared with
 their JSON size.
 
-Run: ``python -m benchmarks.applier [--objects N] [--cache-objects N] [--rounds N]``
+A third peer, the *floor*, measures what this machine allows: an idealized
+client that sends the same first-apply patches, serialized before the clock
+starts, with nothing else to do (no discovery, no cache, no bookkeeping),
+at our concurrency and at a higher one. The CPU seconds the API server and
+etcd spend on each peer's first apply are read from ``/proc``: on a machine
+with few cores, the server's CPU time divided by the cores bounds the wall
+time from below, whatever the client does.
+
+Each etcd mode is a control plane of its own: ``no-fsync`` is the test
+setup (``--unsafe-no-fsync``), ``fsync`` is production-like (the write-ahead
+log synced to a disk directory on every commit). ``--etcd both`` (the
+default) reports them side by side.
+
+Run: ``python -m benchmarks applier -- [--objects N] [--rounds N] [--concurrency N]
+[--also-concurrency N,M] [--floor-concurrency N,M] [--etcd no-fsync|fsync|both]
+[--cache-objects N]``
 """
 
 from __future__ import annotations
@@ -18,7 +33,9 @@ import collections
 import copy
 import gc
 import json
+import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,10 +46,12 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 
 from reconcile.cluster import Action, KubernetesApplier
 from reconcile.cluster.kubernetes._cache import Informer
+from reconcile.cluster.kubernetes._config import ConnectionSettings, load_client
 from reconcile.testing import ControlPlane
 
 RESULTS = Path(__file__).parent / "results"
@@ -140,6 +159,31 @@ def generate(n: int, namespace: str) -> list[dict[str, Any]]:
 _KUBECTL_REQ = re.compile(r'(?:\b|verb=")(GET|POST|PUT|PATCH|DELETE)"? (?:url=")?https?://')
 
 
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(cp: ControlPlane) -> float:
+    """CPU seconds used so far by kube-apiserver and etcd."""
+    total = 0.0
+    for server in (cp.apiserver, cp.etcd):
+        if server is None or server.proc is None:
+            continue
+        with open(f"/proc/{server.proc.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
 def kubectl_apply(kubectl: str, kubeconfig: Path, directory: Path) -> tuple[float, dict[str, int]]:
     began = time.perf_counter()
     proc = subprocess.run(
@@ -167,14 +211,75 @@ def kubectl_apply(kubectl: str, kubeconfig: Path, directory: Path) -> tuple[floa
     return elapsed, dict(verbs)
 
 
-async def ours(cp: ControlPlane, objs: list[dict[str, Any]]) -> dict[str, Any]:
+async def floor(
+    cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int
+) -> tuple[float, float, float]:
+    """An idealized first apply: pre-serialized patches, ``concurrency`` connections.
+
+    Returns wall, server CPU and client CPU seconds of the sending alone.
+    """
+    api_client = await load_client(ConnectionSettings(kubeconfig=cp.kubeconfig))
+    applier = KubernetesApplier(field_manager="floor-bench", api_client=api_client, cache=False)
+    try:
+        async with applier:
+            requests = []
+            for obj in objs:
+                info = await applier.resource_for(obj["apiVersion"], obj["kind"])
+                meta = obj["metadata"]
+                url = f"{cp.server}{info.path(meta['namespace'], meta['name'])}"
+                requests.append((f"{url}?fieldManager=floor-bench", orjson.dumps(obj)))
+            headers = await applier.transport._headers(
+                "application/apply-patch+yaml", "application/json"
+            )
+            ssl = getattr(api_client.rest_client.pool_manager.connector, "_ssl", True)
+        pending = iter(requests)
+        connector = aiohttp.TCPConnector(ssl=ssl, limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                for url, body in pending:
+                    async with session.patch(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status not in (200, 201):
+                            raise SystemExit(f"floor: {resp.status} {await resp.text()}")
+
+            cpu, own = server_cpu(cp), _own_cpu()
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - began
+            return elapsed, server_cpu(cp) - cpu, _own_cpu() - own
+    finally:
+        await api_client.close()
+
+
+async def first_only(
+    cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int
+) -> tuple[float, float, float]:
+    """A first apply alone, at another concurrency: wall, server and client CPU seconds."""
+    async with KubernetesApplier(
+        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=concurrency
+    ) as applier:
+        cpu, own = server_cpu(cp), _own_cpu()
+        began = time.perf_counter()
+        results = await applier.apply_all(objs)
+        out = (time.perf_counter() - began, server_cpu(cp) - cpu, _own_cpu() - own)
+    failed = [r for r in results if r.action is Action.FAILED]
+    if failed:
+        raise SystemExit(f"apply failed: {failed[0].error}")
+    return out
+
+
+async def ours(cp: ControlPlane, objs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with KubernetesApplier(
-        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=16
+        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=concurrency
     ) as applier:
+        cpu, own = server_cpu(cp), _own_cpu()
         began = time.perf_counter()
         first = await applier.apply_all(objs)
         out["first_s"] = time.perf_counter() - began
+        out["first_server_cpu_s"] = server_cpu(cp) - cpu
+        out["first_client_cpu_s"] = _own_cpu() - own
         out["first_actions"] = dict(collections.Counter(r.action.value for r in first))
         out["first_requests"] = dict(applier.transport.requests)
         failed = [r for r in first if r.action is Action.FAILED]
@@ -192,7 +297,7 @@ async def ours(cp: ControlPlane, objs: list[dict[str, Any]]) -> dict[str, Any]:
         )
     # A cold no-op: a new process's first pass (discovery, lists, no writes).
     async with KubernetesApplier(
-        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=16
+        field_manager="reconcile-bench", kubeconfig=cp.kubeconfig, concurrency=concurrency
     ) as cold:
         began = time.perf_counter()
         again = await cold.apply_all(objs)
@@ -225,42 +330,75 @@ def cache_memory(samples: list[dict[str, Any]], n: int) -> dict[str, Any]:
     return {"objects": n, "json_bytes": json_bytes, "cache_bytes": used, "ratio": used / json_bytes}
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.applier")
-    parser.add_argument("--objects", type=int, default=1000)
-    parser.add_argument("--cache-objects", type=int, default=10000)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
-    args = parser.parse_args(argv)
-    venv_kubectl = Path(sys.executable).parent / "kubectl"
-    kubectl = str(venv_kubectl) if venv_kubectl.exists() else shutil.which("kubectl") or "kubectl"
+def one_round(
+    cp: ControlPlane, r: int, args: argparse.Namespace, kubectl: str, tmp: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every peer once on its own namespaces; the order alternates between rounds."""
+    ours_ns, theirs_ns = f"bench-reconcile-{r}", f"bench-kubectl-{r}"
+    floor_ns = {c: f"bench-floor-{c}-{r}" for c in args.floor_concurrency}
+    also_ns = {c: f"bench-reconcile-c{c}-{r}" for c in args.also_concurrency}
+    for ns in (ours_ns, theirs_ns, *floor_ns.values(), *also_ns.values()):
+        cp.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+    directory = tmp / str(r)
+    directory.mkdir()
+    for obj in generate(args.objects, theirs_ns):
+        path = directory / f"{obj['kind'].lower()}-{obj['metadata']['name']}.json"
+        path.write_bytes(orjson.dumps(obj))
+    # Alternate who goes first: the cluster grows as the run goes on.
+    order = ["kubectl", "reconcile", *(f"floor-{c}" for c in args.floor_concurrency)]
+    order += [f"also-{c}" for c in args.also_concurrency]
+    if r % 2:
+        order.reverse()
+    one: dict[str, Any] = {}
+    live: list[dict[str, Any]] = []
+    for peer in order:
+        cpu, child = server_cpu(cp), _child_cpu()
+        if peer == "kubectl":
+            one["kubectl_first_s"], one["kubectl_first_requests"] = kubectl_apply(
+                kubectl, cp.kubeconfig, directory
+            )
+            one["kubectl_first_server_cpu_s"] = server_cpu(cp) - cpu
+            one["kubectl_first_client_cpu_s"] = _child_cpu() - child
+            one["kubectl_noop_s"], one["kubectl_noop_requests"] = kubectl_apply(
+                kubectl, cp.kubeconfig, directory
+            )
+        elif peer == "reconcile":
+            mine = asyncio.run(ours(cp, generate(args.objects, ours_ns), args.concurrency))
+            live = mine.pop("_live")
+            one.update(mine)
+        elif peer.startswith("also-"):
+            c = int(peer.split("-")[1])
+            (
+                one[f"also{c}_first_s"],
+                one[f"also{c}_first_server_cpu_s"],
+                one[f"also{c}_first_client_cpu_s"],
+            ) = asyncio.run(first_only(cp, generate(args.objects, also_ns[c]), c))
+        else:
+            c = int(peer.split("-")[1])
+            objs = generate(args.objects, floor_ns[c])
+            (
+                one[f"floor{c}_first_s"],
+                one[f"floor{c}_first_server_cpu_s"],
+                one[f"floor{c}_first_client_cpu_s"],
+            ) = asyncio.run(floor(cp, objs, c))
+    return one, live
+
+
+def run_mode(
+    etcd: str, args: argparse.Namespace, kubectl: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """All rounds against one control plane; prints its table, returns its JSON."""
     rounds: list[dict[str, Any]] = []
     live: list[dict[str, Any]] = []
-    with ControlPlane() as cp, tempfile.TemporaryDirectory() as tmp:
+    loads = [os.getloadavg()[0]]
+    with (
+        ControlPlane(etcd_fsync=etcd == "fsync") as cp,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         for r in range(args.rounds):
-            ours_ns, theirs_ns = f"bench-reconcile-{r}", f"bench-kubectl-{r}"
-            for ns in (ours_ns, theirs_ns):
-                cp.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
-            directory = Path(tmp) / str(r)
-            directory.mkdir()
-            for obj in generate(args.objects, theirs_ns):
-                path = directory / f"{obj['kind'].lower()}-{obj['metadata']['name']}.json"
-                path.write_bytes(orjson.dumps(obj))
-            # Alternate who goes first: the cluster grows as the run goes on.
-            one: dict[str, Any] = {}
-            for peer in ("kubectl", "reconcile") if r % 2 == 0 else ("reconcile", "kubectl"):
-                if peer == "kubectl":
-                    one["kubectl_first_s"], one["kubectl_first_requests"] = kubectl_apply(
-                        kubectl, cp.kubeconfig, directory
-                    )
-                    one["kubectl_noop_s"], one["kubectl_noop_requests"] = kubectl_apply(
-                        kubectl, cp.kubeconfig, directory
-                    )
-                else:
-                    mine = asyncio.run(ours(cp, generate(args.objects, ours_ns)))
-                    live = mine.pop("_live")
-                    one.update(mine)
+            one, live = one_round(cp, r, args, kubectl, Path(tmp))
             rounds.append(one)
-    memory = cache_memory(live, args.cache_objects)
+            loads.append(os.getloadavg()[0])
 
     def median(key: str) -> float:
         return float(statistics.median(float(one[key]) for one in rounds))
@@ -297,7 +435,10 @@ def main(argv: list[str]) -> int:
             last["kubectl_noop_requests"],
         ),
     ]
-    print(f"{args.objects} objects, median of {args.rounds} rounds; kubectl = {kubectl}")
+    print(
+        f"-- etcd {etcd}: {args.objects} objects, median of {args.rounds} rounds, "
+        f"concurrency {args.concurrency}, load average {min(loads):.2f}-{max(loads):.2f}"
+    )
     header = f"{'pass':32} {'reconcile s':>12} {'kubectl s':>10} {'speed-up':>9}"
     print(f"{header}  requests in the last round (ours | kubectl)")
     for name, t_ours, t_k, r_ours, r_k in rows:
@@ -306,23 +447,90 @@ def main(argv: list[str]) -> int:
         f"no-op writes sent by reconcile (max over rounds): {writes}; "
         f"actions: {last['noop_actions']}"
     )
+    cores = os.cpu_count() or 1
     print(
-        f"cache of {memory['objects']} objects: {memory['cache_bytes'] / 1e6:.1f} MB "
-        f"vs {memory['json_bytes'] / 1e6:.1f} MB of JSON = {memory['ratio']:.2f}x"
+        f"first apply of {args.objects}: wall and CPU seconds, medians (vs kubectl: the "
+        f"median of per-round ratios; server = kube-apiserver + etcd; "
+        f"bound = (server + client) / {cores} cores)"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    columns = ("wall s", "vs kubectl", "server cpu", "client cpu", "bound s")
+    print(f"  {'peer':22} " + " ".join(f"{c:>10}" for c in columns))
+    first: dict[str, dict[str, float]] = {}
+    peers = [("kubectl (serial)", "kubectl_first"), (f"reconcile (c={args.concurrency})", "first")]
+    peers += [(f"reconcile (c={c})", f"also{c}_first") for c in args.also_concurrency]
+    peers += [(f"floor (c={c})", f"floor{c}_first") for c in args.floor_concurrency]
+    for name, key in peers:
+        wall, srv, cli = (median(f"{key}{s}") for s in ("_s", "_server_cpu_s", "_client_cpu_s"))
+        bound = (srv + cli) / cores
+        # The ratio within each round (same load), then the median over rounds.
+        ratio = float(statistics.median(one["kubectl_first_s"] / one[f"{key}_s"] for one in rounds))
+        first[name] = {
+            "wall_s": wall,
+            "ratio_vs_kubectl": ratio,
+            "server_cpu_s": srv,
+            "client_cpu_s": cli,
+            "bound_s": bound,
+        }
+        print(f"  {name:22} {wall:10.3f} {ratio:9.2f}x {srv:10.2f} {cli:10.2f} {bound:10.3f}")
     result = {
+        "etcd": etcd,
         "objects": args.objects,
+        "concurrency": args.concurrency,
+        "load_average": loads,
         "rounds": rounds,
         "medians": {
             name: {"reconcile_s": t_ours, "kubectl_s": t_k, "ratio": t_k / t_ours}
             for name, t_ours, t_k, _, _ in rows
         },
+        "first_apply": first,
         "noop_writes": writes,
-        "cache_memory": memory,
     }
+    return result, live
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.applier")
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--cache-objects", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=KubernetesApplier.DEFAULT_CONCURRENCY,
+        help="the applier's concurrency (its default when omitted)",
+    )
+    parser.add_argument(
+        "--floor-concurrency",
+        type=lambda v: [int(c) for c in v.split(",") if c],
+        default=None,
+        help="comma-separated concurrencies of the idealized client (default: ours and 64)",
+    )
+    parser.add_argument(
+        "--also-concurrency",
+        type=lambda v: [int(c) for c in v.split(",") if c],
+        default=[],
+        help="comma-separated other concurrencies of the applier, first apply only",
+    )
+    parser.add_argument("--etcd", choices=("no-fsync", "fsync", "both"), default="both")
+    args = parser.parse_args(argv)
+    if args.floor_concurrency is None:
+        args.floor_concurrency = sorted({args.concurrency, 64})
+    venv_kubectl = Path(sys.executable).parent / "kubectl"
+    kubectl = str(venv_kubectl) if venv_kubectl.exists() else shutil.which("kubectl") or "kubectl"
+    print(f"kubectl = {kubectl}")
+    modes = ["no-fsync", "fsync"] if args.etcd == "both" else [args.etcd]
+    results: dict[str, Any] = {}
+    live: list[dict[str, Any]] = []
+    for etcd in modes:
+        results[etcd], live = run_mode(etcd, args, kubectl)
+    memory = cache_memory(live, args.cache_objects)
+    print(
+        f"cache of {memory['objects']} objects: {memory['cache_bytes'] / 1e6:.1f} MB "
+        f"vs {memory['json_bytes'] / 1e6:.1f} MB of JSON = {memory['ratio']:.2f}x"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "applier.json"
-    out.write_text(json.dumps(result, indent=2))
+    out.write_text(json.dumps({"modes": results, "cache_memory": memory}, indent=2))
     print(f"wrote {out}")
     return 0
 

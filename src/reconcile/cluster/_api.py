@@ -135,6 +135,8 @@ class ApplyResult:
         message: the server's message, or why nothing was sent.
         error: the typed error of a failure.
         dry_run: True when nothing was persisted.
+        warnings: the server's warnings for this request (``Warning`` headers:
+            unknown or duplicate fields it dropped, deprecated APIs...).
 
     Example:
 
@@ -151,6 +153,7 @@ class ApplyResult:
     message: str = ""
     error: ApplyError | None = None
     dry_run: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:

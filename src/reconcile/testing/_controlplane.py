@@ -196,7 +196,13 @@ class ControlPlane:
         workdir: where certificates, data and logs go (a temporary directory,
             removed on stop, when omitted).
         start_timeout: seconds to wait for readiness.
-        apiserver_flags: extra ``--flag=value`` arguments for kube-apiserver.
+        apiserver_flags: extra ``--flag=value`` arguments for kube-apiserver (they
+            come last, so they override the defaults above, e.g.
+            ``["--max-requests-inflight=1", "--enable-priority-and-fairness=false"]``).
+        etcd_fsync: run etcd production-like, syncing its write-ahead log to disk
+            (under ``workdir``) on every commit. Off by default: tests run etcd
+            with ``--unsafe-no-fsync``, which makes each write cheaper and so
+            favours clients that send one write at a time.
 
     Example:
 
@@ -214,6 +220,7 @@ class ControlPlane:
         workdir: Path | None = None,
         start_timeout: float = 90.0,
         apiserver_flags: Sequence[str] = (),
+        etcd_fsync: bool = False,
     ) -> None:
         self._assets = assets
         self.controller_manager = controller_manager
@@ -221,6 +228,7 @@ class ControlPlane:
         self.workdir: Path = workdir or Path(tempfile.mkdtemp(prefix="reconcile-cp-"))
         self.start_timeout = start_timeout
         self.apiserver_flags: list[str] = list(apiserver_flags)
+        self.etcd_fsync = etcd_fsync
         self.pki: ControlPlanePKI | None = None
         self.etcd: _Server | None = None
         self.apiserver: _Server | None = None
@@ -347,7 +355,7 @@ class ControlPlane:
             f"--listen-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=reconcile-{client}=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync=true",
+            f"--unsafe-no-fsync={'false' if self.etcd_fsync else 'true'}",
             "--log-level=warn",
         ]
         self.etcd = _Server("etcd", assets.etcd, args, self.workdir / "etcd.log")

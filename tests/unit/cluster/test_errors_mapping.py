@@ -119,8 +119,11 @@ def test_not_found_and_others() -> None:
 
 def test_retry_policy_honours_retry_after_and_caps() -> None:
     policy = RetryPolicy(attempts=3, initial_delay=0.5, max_delay=4.0)
-    assert policy.delay(1, retry_after=2.5) == 2.5
-    assert policy.delay(1, retry_after=99) == 4.0
+    # Never sooner than Retry-After (capped at max_delay), at most a fifth later.
+    for _ in range(50):
+        assert 2.5 <= policy.delay(1, retry_after=2.5) <= 3.0
+        assert 4.0 <= policy.delay(1, retry_after=99) <= 4.8
+        assert policy.delay(1, retry_after=0) == 0.0
     for attempt in range(1, 10):
         ceiling = min(4.0, 0.5 * 2 ** (attempt - 1))
         assert ceiling / 2 <= policy.delay(attempt) <= ceiling
@@ -135,3 +138,10 @@ def test_impersonation_headers_repeat_groups() -> None:
         ("Impersonate-Uid", "1"),
         ("Impersonate-Extra-scopes", "x"),
     ]
+
+
+def test_warning_header_texts_are_unquoted() -> None:
+    from reconcile.cluster.kubernetes._transport import warning_texts
+
+    header = r'299 - "unknown field \"spec.foo\""'
+    assert warning_texts([header, " plain "]) == ('unknown field "spec.foo"', "plain")

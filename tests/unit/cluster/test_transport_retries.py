@@ -76,6 +76,8 @@ async def test_429_honours_retry_after(server: tuple[Script, Transport]) -> None
     assert response.status == 200
     assert time.monotonic() - began >= 0.95  # asyncio may wake a clock tick early
     assert len(script.seen) == 2
+    assert transport.retries == {"429": 1}
+    assert 1.0 <= transport.retry_wait <= 1.2  # Retry-After, plus at most a fifth as jitter
     # Impersonation: one header per group, as Kubernetes requires.
     headers = script.seen[0][1]
     assert headers["Impersonate-User"] == ["jane"]
@@ -90,6 +92,8 @@ async def test_5xx_and_dropped_connections_are_retried(server: tuple[Script, Tra
     # 4 answers consumed (aiohttp itself may resend once on a dropped keep-alive connection).
     assert len(script.seen) >= 4
     assert script.answers["/api/v1/y"] == [(200, {})]
+    assert transport.retries["503"] == transport.retries["500"] == 1
+    assert transport.retries["connection"] <= 1  # unless aiohttp resent it itself
 
 
 async def test_retries_give_up_with_a_typed_error(server: tuple[Script, Transport]) -> None:

@@ -7,7 +7,12 @@ Precedence, first match wins (the order of controller-runtime's ``GetConfig``):
 2. the ``KUBECONFIG`` environment variable, read when :func:`load_client` is
    called (never at import time), with several files merged the same way;
 3. the in-cluster service account, when ``KUBERNETES_SERVICE_HOST`` is set
-   (or ``in_cluster=True`` forces it);
+   (or ``in_cluster=True`` forces it): the API server at
+   ``https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT``, the bearer
+   token in ``token`` (re-read every minute: kubelet rotates it), the CA in
+   ``ca.crt`` and the default namespace in ``namespace`` of
+   ``service_account_dir`` (:data:`SERVICE_ACCOUNT_DIR` by default, where the
+   kubelet mounts them);
 4. ``~/.kube/config``.
 
 ``context`` picks a context of the kubeconfig (its ``current-context`` when
@@ -28,7 +33,10 @@ import attrs
 
 from reconcile.errors import ConfigurationError
 
-__all__ = ["ConnectionSettings", "load_client"]
+__all__ = ["SERVICE_ACCOUNT_DIR", "ConnectionSettings", "load_client"]
+
+#: Where the kubelet mounts a pod's service-account token, CA and namespace.
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def _paths(value: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -56,6 +64,19 @@ class ConnectionSettings:
     kubeconfig: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None
     context: str | None = None
     in_cluster: bool | None = None
+    #: The directory of the in-cluster ``token``, ``ca.crt`` and ``namespace``.
+    service_account_dir: str | os.PathLike[str] = SERVICE_ACCOUNT_DIR
+
+    def in_cluster_namespace(self) -> str | None:
+        """The namespace of the in-cluster service account (None when unreadable).
+
+        >>> ConnectionSettings(service_account_dir="/nonexistent").in_cluster_namespace()
+        """
+        try:
+            text = (Path(self.service_account_dir) / "namespace").read_text().strip()
+        except OSError:
+            return None
+        return text or None
 
     def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
         """The source (``explicit``, ``KUBECONFIG``, ``in-cluster``, ``default``) and files."""
@@ -100,7 +121,12 @@ async def load_client(settings: ConnectionSettings) -> Any:
         if source == "in-cluster":
             if settings.context is not None:
                 raise ConfigurationError("a context name does not apply to in-cluster config")
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            directory = Path(settings.service_account_dir)
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration,
+                token_filename=str(directory / "token"),
+                cert_filename=str(directory / "ca.crt"),
+            )
         else:
             existing = _existing(paths)
             if not existing:

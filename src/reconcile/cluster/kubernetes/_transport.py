@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -76,14 +77,18 @@ class RetryPolicy:
     The wait before try ``n + 1`` is uniformly drawn from ``[c/2, c]`` with
     ``c = min(max_delay, initial_delay * 2**(n-1))``: spread out, yet bounded
     below so that a batch rides out an API server restart. A ``Retry-After``
-    from the server (429, 503) replaces it (capped at ``max_delay``).
-    ``attempts`` counts the first try.
+    from the server (429, 503) replaces it: the wait is ``r = min(Retry-After,
+    max_delay)`` plus up to a fifth of ``r`` at random, never less than ``r``,
+    so that requests the server turned away together do not all come back at
+    the same instant. ``attempts`` counts the first try.
 
     Example:
 
         >>> policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=4.0)
-        >>> 1.0 <= policy.delay(3) <= 2.0, policy.delay(1, retry_after=30.0)
-        (True, 4.0)
+        >>> 1.0 <= policy.delay(3) <= 2.0, 1.0 <= policy.delay(1, retry_after=1.0) <= 1.2
+        (True, True)
+        >>> 4.0 <= policy.delay(1, retry_after=30.0) <= 4.8
+        True
     """
 
     attempts: int = 8
@@ -93,18 +98,36 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """The wait before try ``attempt + 1`` (attempt counts from 1)."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
+            base = min(max(retry_after, 0.0), self.max_delay)
+            return base + random.uniform(0, base / 5)  # noqa: S311 - jitter
         ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
 @attrs.frozen
 class Response:
-    """A successful response: status, parsed JSON body and headers."""
+    """A successful response: status, parsed JSON body, headers and the server's warnings."""
 
     status: int
     body: Any
     headers: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+
+
+_WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def warning_texts(values: Sequence[str]) -> tuple[str, ...]:
+    """The texts of ``Warning`` headers (RFC 7234: ``299 - "text"``).
+
+    >>> warning_texts(['299 - "policy/v1beta1 is deprecated"', "not a warning"])
+    ('policy/v1beta1 is deprecated', 'not a warning')
+    """
+    out = []
+    for value in values:
+        match = _WARNING.match(value)
+        out.append(re.sub(r"\\(.)", r"\1", match.group(1)) if match else value.strip())
+    return tuple(out)
 
 
 def _verb(method: str, path: str, query: Sequence[tuple[str, str]]) -> str:
@@ -162,7 +185,7 @@ class Transport:
         api_client: Any,
         *,
         timeout: float = 30.0,
-        concurrency: int = 16,
+        concurrency: int = 64,
         retry: RetryPolicy | None = None,
         impersonate: Impersonation | None = None,
     ) -> None:
@@ -175,6 +198,11 @@ class Transport:
         self.limiter: anyio.CapacityLimiter = anyio.CapacityLimiter(concurrency)
         #: Requests sent, by verb (``get``, ``list``, ``watch``, ``patch``, ...).
         self.requests: collections.Counter[str] = collections.Counter()
+        #: Retries, by cause: the HTTP status (``"429"``, ``"503"``...),
+        #: ``"connection"`` (dropped, refused, timed out) or ``"conflict"``.
+        self.retries: collections.Counter[str] = collections.Counter()
+        #: Seconds spent waiting before retries, in total.
+        self.retry_wait: float = 0.0
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -253,6 +281,7 @@ class Transport:
                     raw = await resp.read()
                     status = resp.status
                     resp_headers = dict(resp.headers)
+                    warnings = warning_texts(resp.headers.getall("Warning", ()))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
                 raise RetryableError(
@@ -266,7 +295,9 @@ class Transport:
         except orjson.JSONDecodeError:
             parsed = raw.decode(errors="replace")
         if 200 <= status < 300:
-            return Response(status, parsed, resp_headers)
+            for text in warnings:
+                log.warning("%s %s: the server warns: %s", verb, ref or resource or path, text)
+            return Response(status, parsed, resp_headers, warnings)
         retry_after: float | None = None
         if "Retry-After" in resp_headers:
             try:
@@ -306,6 +337,21 @@ class Transport:
                 return True
             return on_conflict and isinstance(exc, ConflictError) and not exc.conflicts
 
+        def pause(attempt: int, exc: BaseException | None) -> float:
+            retry_after = retry_after_of(exc) if exc is not None else None
+            delay = policy.delay(attempt, retry_after)
+            status = getattr(exc, "status", None)
+            if isinstance(exc, ConflictError):
+                cause = "conflict"
+            else:
+                cause = str(status) if status else "connection"
+            self.retries[cause] += 1
+            self.retry_wait += delay
+            log.debug(
+                "retry %d in %.2f s (Retry-After %s) after %s", attempt, delay, retry_after, exc
+            )
+            return delay
+
         # The first try runs bare: retries are rare and tenacity is not free.
         try:
             return await operation()
@@ -313,16 +359,14 @@ class Transport:
             if not retryable(exc) or policy.attempts <= 1:
                 raise
             first = exc
-        await anyio.sleep(policy.delay(1, retry_after_of(first)))
+        await anyio.sleep(pause(1, first))
 
         def should_retry(state: tenacity.RetryCallState) -> bool:
             return retryable(state.outcome.exception() if state.outcome is not None else None)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
-            delay = policy.delay(state.attempt_number + 1, retry_after_of(exc) if exc else None)
-            log.debug("retrying in %.2f s after %s", delay, exc)
-            return delay
+            return pause(state.attempt_number + 1, exc)
 
         retrying = tenacity.AsyncRetrying(
             retry=should_retry,
