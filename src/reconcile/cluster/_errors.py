@@ -51,6 +51,11 @@ _IMMUTABLE_DETAILS = (
 )
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# A 500 is transient only when the server says so: by one of these reasons or
+# a Retry-After. kube-apiserver answers deterministic failures it has no
+# reason for (an apply that sets a field the schema does not declare) with a
+# bare 500, and retrying those only delays the error.
+_TRANSIENT_500_REASONS = frozenset({"InternalError", "ServerTimeout", "Timeout"})
 
 
 def is_retryable_status(code: int) -> bool:
@@ -143,7 +148,8 @@ def error_from_status(
         causes = _causes(body)
         path = str(causes[0].get("field", "")) or None if causes else None
         return InvalidError(message or "invalid", path=path, **context)
-    if code in _RETRYABLE or code == 0:
+    transient = code != 500 or retry_after is not None or reason in _TRANSIENT_500_REASONS
+    if (code in _RETRYABLE and transient) or code == 0:
         text = message or f"HTTP {code}"
         if retry_after is not None:
             text += f" (retry after {retry_after:g} s)"

@@ -9,7 +9,14 @@ import pytest
 
 from reconcile.cluster import Action, ApplyMode, KubernetesApplier, Propagation
 from reconcile.cluster._fields import applied_fieldset, manager_entry
-from reconcile.errors import ConflictError, FieldConflict, InvalidError, NotFoundError
+from reconcile.errors import (
+    ApplyError,
+    ConflictError,
+    FieldConflict,
+    InvalidError,
+    NotFoundError,
+    RetryableError,
+)
 from reconcile.objects import ObjectRef
 from reconcile.schema import for_kind
 
@@ -161,6 +168,14 @@ async def test_invalid_object_is_a_typed_error_naming_the_field(
         await applier.apply(bad)
     assert caught.value.path == "spec.replicas"
     assert caught.value.ref == ObjectRef("apps/v1", "Deployment", "bad", applier.namespace)
+
+
+async def test_undeclared_field_fails_at_once_naming_it(applier: KubernetesApplier) -> None:
+    typo = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"}, "dta": {}}
+    with pytest.raises(ApplyError, match=r"\.dta: field not declared in schema") as caught:
+        await applier.apply(typo)
+    assert not isinstance(caught.value, RetryableError)
+    assert sum(applier.transport.retries.values()) == 0
 
 
 async def test_unknown_kind_is_not_found(applier: KubernetesApplier) -> None:

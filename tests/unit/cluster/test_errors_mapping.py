@@ -110,6 +110,20 @@ def test_throttling_and_server_errors_are_retryable(code: int) -> None:
     assert retry_after_of(err) == 3.0
 
 
+@pytest.mark.parametrize("reason", ["InternalError", "ServerTimeout", "Timeout"])
+def test_a_500_the_server_calls_transient_is_retryable(reason: str) -> None:
+    err = error_from_status(500, status(500, reason, "etcdserver: leader changed"))
+    assert isinstance(err, RetryableError)
+
+
+def test_a_500_without_reason_or_retry_after_is_final() -> None:
+    message = "failed to create typed patch object: .dta: field not declared in schema"
+    err = error_from_status(500, {"kind": "Status", "code": 500, "message": message})
+    assert type(err) is ApplyError
+    assert err.status == 500
+    assert "field not declared in schema" in str(err)
+
+
 def test_not_found_and_others() -> None:
     assert isinstance(error_from_status(404, status(404, "NotFound")), NotFoundError)
     other = error_from_status(400, "plain text body")

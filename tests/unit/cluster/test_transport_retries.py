@@ -11,7 +11,7 @@ from aiohttp import web
 from kubernetes_asyncio import client
 
 from reconcile.cluster.kubernetes import Impersonation, RetryPolicy, Transport
-from reconcile.errors import NotFoundError, RetryableError
+from reconcile.errors import ApplyError, NotFoundError, RetryableError
 
 pytestmark = pytest.mark.anyio
 
@@ -34,9 +34,12 @@ class Script:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=200)
-        status, extra = answer
+        status, extra, *reason = answer
+        body: dict[str, Any] = {"kind": "Status", "code": status}
+        if reason:
+            body["reason"] = reason[0]
         return web.json_response(
-            {"kind": "Status", "code": status} if status >= 400 else {"ok": True},
+            body if status >= 400 else {"ok": True},
             status=status,
             headers=extra,
         )
@@ -86,7 +89,7 @@ async def test_429_honours_retry_after(server: tuple[Script, Transport]) -> None
 
 async def test_5xx_and_dropped_connections_are_retried(server: tuple[Script, Transport]) -> None:
     script, transport = server
-    script.answers["/api/v1/y"] = [(503, {}), "drop", (500, {}), (200, {})]
+    script.answers["/api/v1/y"] = [(503, {}), "drop", (500, {}, "InternalError"), (200, {})]
     response = await transport.request("GET", "/api/v1/y")
     assert response.status == 200
     # 4 answers consumed (aiohttp itself may resend once on a dropped keep-alive connection).
@@ -94,6 +97,19 @@ async def test_5xx_and_dropped_connections_are_retried(server: tuple[Script, Tra
     assert script.answers["/api/v1/y"] == [(200, {})]
     assert transport.retries["503"] == transport.retries["500"] == 1
     assert transport.retries["connection"] <= 1  # unless aiohttp resent it itself
+
+
+async def test_a_500_without_a_reason_is_final(server: tuple[Script, Transport]) -> None:
+    # What kube-apiserver sends for an apply of an undeclared field: retrying
+    # cannot help, so the error comes at once (client-go does not retry it either).
+    script, transport = server
+    script.answers["/api/v1/v"] = [(500, {}), (200, {})]
+    with pytest.raises(ApplyError) as caught:
+        await transport.request("GET", "/api/v1/v")
+    assert not isinstance(caught.value, RetryableError)
+    assert caught.value.status == 500
+    assert len(script.seen) == 1
+    assert transport.retries == {}
 
 
 async def test_retries_give_up_with_a_typed_error(server: tuple[Script, Transport]) -> None:
