@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -326,24 +327,64 @@ async def run_tool(
         >>> anyio.run(functools.partial(run_tool, command, tool="python"))
         b'rendered\\n'
     """
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    full_env = {**os.environ, **env} if env else None
+    run = _ToolRun(list(command), cwd, full_env)
+    # Spawned and read in a worker thread: ``communicate`` reads both pipes in
+    # big chunks without waking the event loop per chunk (half the CPU that
+    # anyio.run_process spends on a 300 KB output). On timeout or cancellation
+    # the tool is killed; the abandoned thread then sees end of file and reaps it.
     try:
         with anyio.fail_after(time_limit):
-            done = await anyio.run_process(
-                list(command), cwd=cwd, env=full_env, check=False, stdin=subprocess.DEVNULL
-            )
-    except FileNotFoundError as exc:
-        raise ToolError(f"{tool} binary not found: {command[0]}", tool=tool, origin=origin) from exc
+            stdout, stderr_bytes = await anyio.to_thread.run_sync(run.run, abandon_on_cancel=True)
     except TimeoutError as exc:
         raise ToolError(f"{tool} timed out after {time_limit} s", tool=tool, origin=origin) from exc
-    if done.returncode != 0:
-        stderr = done.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+    except OSError as exc:  # missing, not executable (TimeoutError is one too)
         raise ToolError(
-            f"{tool} failed (exit {done.returncode}): {stderr}",
+            f"{tool} binary not found: {command[0]} ({exc.strerror})", tool=tool, origin=origin
+        ) from exc
+    finally:
+        run.stop()
+    if run.returncode != 0:
+        stderr = stderr_bytes.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+        raise ToolError(
+            f"{tool} failed (exit {run.returncode}): {stderr}",
             tool=tool,
             stderr=stderr,
             origin=origin,
         )
-    return done.stdout
+    return stdout
+
+
+class _ToolRun:
+    """One tool process, started and read in a worker thread, stoppable from the loop."""
+
+    def __init__(self, command: list[str], cwd: Path | None, env: dict[str, str] | None) -> None:
+        self.command, self.cwd, self.env = command, cwd, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+        self.lock = threading.Lock()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
+    def run(self) -> tuple[bytes, bytes]:
+        with self.lock:
+            if self.stopped:
+                return b"", b""
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        return self.process.communicate()
+
+    def stop(self) -> None:
+        """Kill the tool if it still runs (or keep it from starting)."""
+        with self.lock:
+            self.stopped = True
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()
