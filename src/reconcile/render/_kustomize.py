@@ -37,7 +37,7 @@ from reconcile.render._base import (
     flatten,
     render_key,
 )
-from reconcile.render._paths import inside, relative, resolve_inside
+from reconcile.render._paths import RealPaths, inside, relative, resolve_inside
 from reconcile.render._plain import load_manifests
 from reconcile.render._tools import find_helm, find_kustomize, run_tool
 from reconcile.render._yaml import DEFAULT_LIMITS, YamlLimits, load_yaml
@@ -120,6 +120,7 @@ def check_tree(
     allow_remote: bool,
     limits: YamlLimits,
     seen: set[str] | None = None,
+    paths: RealPaths | None = None,
 ) -> None:
     """Check every path the kustomization in ``directory`` names, recursively.
 
@@ -128,7 +129,8 @@ def check_tree(
         ManifestSyntaxError: a kustomization file is not valid YAML.
     """
     seen = set() if seen is None else seen
-    real = os.path.realpath(directory)
+    paths = RealPaths(root) if paths is None else paths
+    real = paths.real(directory)
     if real in seen:
         return
     seen.add(real)
@@ -136,7 +138,7 @@ def check_tree(
     if kfile is None:
         return
     rel = relative(kfile, root)
-    if not inside(kfile, root):
+    if not paths.inside(kfile):
         raise RenderSecurityError(
             "a kustomization file leaves the artifact root", origin=Origin(rel)
         )
@@ -155,10 +157,12 @@ def check_tree(
                 )
             continue
         target = resolve_inside(
-            root, directory, entry, what="kustomize path", origin=origin, path=field
+            root, directory, entry, what="kustomize path", origin=origin, path=field, paths=paths
         )
         if may_be_dir and target.is_dir():
-            check_tree(root, target, allow_remote=allow_remote, limits=limits, seen=seen)
+            check_tree(
+                root, target, allow_remote=allow_remote, limits=limits, seen=seen, paths=paths
+            )
 
 
 def generate_kustomization(directory: Path, root: Path, limits: YamlLimits) -> dict[str, Any]:
