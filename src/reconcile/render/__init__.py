@@ -22,6 +22,7 @@ from reconcile.render._base import (
     Validation,
     builtin_scope,
     finalize,
+    first_scope,
 )
 from reconcile.render._function import FunctionRenderer, RenderFunction
 from reconcile.render._helm import HelmRenderer
@@ -57,6 +58,7 @@ __all__ = [
     "YamlRenderer",
     "builtin_scope",
     "finalize",
+    "first_scope",
     "load_manifests",
     "load_yaml",
     "substitute_text",

@@ -59,6 +59,9 @@ try:  # yaml-rs: a Rust YAML 1.2 loader, used where it agrees with ours (see _fa
 except ImportError:  # pragma: no cover - exercised only without yaml-rs
     _yaml_rs = None  # type: ignore[assignment]
 
+#: Whether the fast path (yaml-rs) is available.
+HAVE_YAML_RS: Final = _yaml_rs is not None
+
 __all__ = ["HAVE_C_PARSER", "LoadedDocument", "YamlLimits", "load_yaml"]
 
 _R = TypeVar("_R")
