@@ -294,8 +294,9 @@ class KustomizeRenderer:
             kustomization of ours, in a temporary directory, that names the
             one to build; the annotations are removed from the output, which
             is otherwise the same. Off by default: it costs 20-30 % more CPU
-            on trees kustomize builds in ~10 ms (under 10 % on larger ones). Not used when a kustomization
-            of the tree sets ``buildMetadata`` itself, nor for a Component.
+            on trees kustomize builds in ~10 ms (under 10 % on larger ones).
+            Not used when a kustomization of the tree sets ``buildMetadata``
+            itself, nor for a Component.
             ``document`` is then the index in kustomize's output, as without.
 
     Example:

@@ -619,7 +619,8 @@ def _reference_load(
 # * merge keys, complex keys (``?``), tags, anchors (so aliases), directives
 #   and ``...``: found in the text;
 # * nesting deeper than 254 levels (orjson's limit) or very deep indentation;
-# * tabs, YAML 1.1's extra line breaks (NEL, LS, PS), byte-order marks, and
+# * tabs and other control characters, YAML 1.1's extra line breaks (NEL, LS,
+#   PS), byte-order marks, and
 #   documents that are not mappings (not Kubernetes objects).
 # Python's re scans fastest for a literal: each check looks for one, then
 # looks at the few places found.
@@ -627,8 +628,11 @@ _FAST_TEXT_RISK: Final = tuple(re.compile(re.escape(s)) for s in (b"<<", b"\n%",
 _FAST_NODE_START: Final = tuple(
     re.compile(p) for p in (rb"!", rb"&", rb"\?(?![^ \r\n])", rb"0[0-9a-zA-Z_]")
 )
-# Line breaks in YAML 1.1 only (NEL, LS, PS), and a byte-order mark inside.
-_FAST_BYTE_RISK: Final = ("\x85".encode(), "\u2028".encode(), "\u2029".encode(), b"\xef\xbb\xbf")
+# Bytes of printable ASCII text; the rest is checked character by character.
+_PRINTABLE_ASCII: Final = bytes([*range(0x20, 0x7F), 0x0A, 0x0D])
+# Characters libyaml refuses (not printable) or reads as line breaks (NEL, LS,
+# PS: YAML 1.1 only), and a byte-order mark inside a stream.
+_FAST_CHAR_RISK: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 _FAST_DEEP_LINE: Final = re.compile(rb"\n[ \t-]{128}")
 _DOCUMENT_START: Final = re.compile(rb"\n---")
 _BLANK_OR_COMMENT: Final = re.compile(rb"(?:[ \t\r]*(?:#[^\n]*)?(?:\n|\Z))*[ \t\r]*")
@@ -686,8 +690,7 @@ def _fast_load(data: bytes, limits: YamlLimits) -> list[LoadedDocument] | None:
         or any(risk.search(data) for risk in _FAST_TEXT_RISK)
         or _FAST_DEEP_LINE.search(data) is not None
         or data.startswith((b"%", b"..."))
-        or b"\t" in data  # tabs: libyaml and yaml-rs part ways on some
-        or (not data.isascii() and any(mark in data for mark in _FAST_BYTE_RISK))
+        or _FAST_CHAR_RISK.search(data.translate(None, _PRINTABLE_ASCII).decode()) is not None
     ):
         return None
     for candidates in _FAST_NODE_START:
@@ -709,8 +712,10 @@ def _fast_load(data: bytes, limits: YamlLimits) -> list[LoadedDocument] | None:
             continue  # blank lines or comments before the first marker: no document
         try:
             value = loads(data[begin:end].decode("utf-8"), **_FAST_OPTIONS)
-        except Exception:  # any refusal: the reference loader decides and reports
-            return None
+        except (KeyboardInterrupt, SystemExit):  # pragma: no cover
+            raise
+        except BaseException:  # a refusal, or a Rust panic (a BaseException)
+            return None  # the reference loader decides, and reports any error
         if value is not None:
             if value.__class__ is not dict:
                 return None  # Kubernetes objects only: scalars and lists are the reference's

@@ -139,3 +139,13 @@ def test_corpus(corpus_dir: Path) -> None:
         ]
     assert "flux/gotk-components.yaml" in taken
     assert len(taken) > 100
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_agrees_on_any_text(text: str) -> None:
+    """Any text: yaml-rs never crashes the loader, and agrees where it answers."""
+    try:
+        _same(text.encode())
+    except RenderError:
+        raise AssertionError("the fast path took a text the reference refuses") from None
