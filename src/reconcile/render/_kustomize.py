@@ -191,6 +191,18 @@ ORIGIN_ANNOTATION: Final = "config.kubernetes.io/origin"
 _ORIGIN_FIELD: Final = re.compile(r"^(path|configuredIn|repo|ref): *(.*?) *$", re.MULTILINE)
 
 
+def _link_or_copy(source: str, destination: str) -> None:
+    """A hard link where the file system allows it (nothing to copy), else a copy.
+
+    kustomize only reads the files; the one file written into the copy, the
+    generated kustomization, is a new file, never a link.
+    """
+    try:
+        os.link(source, destination, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
 def _wrapper(tmp: Path, target: Path) -> Path:
     """Our kustomization that builds ``target`` with origin annotations.
 
@@ -389,7 +401,13 @@ class KustomizeRenderer:
                             notes=notes,
                         )
                 copy = Path(tmp) / "root"
-                shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                shutil.copytree(
+                    root,
+                    copy,
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns(".git"),
+                    copy_function=_link_or_copy,
+                )
                 target = copy / directory.relative_to(root)
                 (target / "kustomization.yaml").write_bytes(orjson.dumps(generated))
             wrapper = _wrapper(Path(tmp), target) if self.origins and not notes else None
