@@ -23,6 +23,7 @@ from reconcile.render._base import (
     Validation,
     builtin_scope,
     finalize,
+    first_scope,
 )
 from reconcile.render._function import FunctionRenderer, RenderFunction
 from reconcile.render._helm import HelmRenderer
@@ -59,6 +60,7 @@ __all__ = [
     "YamlRenderer",
     "builtin_scope",
     "finalize",
+    "first_scope",
     "load_manifests",
     "load_yaml",
     "substitute_text",

@@ -30,6 +30,7 @@ import attrs
 
 from reconcile.errors import DuplicateObjectError, ManifestValidationError
 from reconcile.objects import Manifest, ObjectRef, Origin
+from reconcile.schema import namespaced
 
 __all__ = [
     "ArtifactLike",
@@ -42,6 +43,7 @@ __all__ = [
     "Validation",
     "builtin_scope",
     "finalize",
+    "first_scope",
 ]
 
 #: Given (API group, kind): True when namespaced, False when cluster-scoped, None when unknown.
@@ -230,94 +232,40 @@ class CachedRenderer:
         return {"hits": self.hits, "misses": self.misses, "size": len(self._cache)}
 
 
-# Built-in kinds that are cluster-scoped, by (group, kind). Every other kind of
-# a built-in group is namespaced. This should later come from reconcile.schema
-# or from discovery when a cluster is known.
-CLUSTER_SCOPED: Final[frozenset[tuple[str, str]]] = frozenset(
-    {
-        ("", "ComponentStatus"),
-        ("", "Namespace"),
-        ("", "Node"),
-        ("", "PersistentVolume"),
-        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-        ("apiextensions.k8s.io", "CustomResourceDefinition"),
-        ("apiregistration.k8s.io", "APIService"),
-        ("authentication.k8s.io", "SelfSubjectReview"),
-        ("authentication.k8s.io", "TokenReview"),
-        ("authorization.k8s.io", "SelfSubjectAccessReview"),
-        ("authorization.k8s.io", "SelfSubjectRulesReview"),
-        ("authorization.k8s.io", "SubjectAccessReview"),
-        ("certificates.k8s.io", "CertificateSigningRequest"),
-        ("certificates.k8s.io", "ClusterTrustBundle"),
-        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-        ("internal.apiserver.k8s.io", "StorageVersion"),
-        ("networking.k8s.io", "IPAddress"),
-        ("networking.k8s.io", "IngressClass"),
-        ("networking.k8s.io", "ServiceCIDR"),
-        ("node.k8s.io", "RuntimeClass"),
-        ("policy", "PodSecurityPolicy"),
-        ("rbac.authorization.k8s.io", "ClusterRole"),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-        ("resource.k8s.io", "DeviceClass"),
-        ("resource.k8s.io", "DeviceTaintRule"),
-        ("resource.k8s.io", "ResourceSlice"),
-        ("scheduling.k8s.io", "PriorityClass"),
-        ("storage.k8s.io", "CSIDriver"),
-        ("storage.k8s.io", "CSINode"),
-        ("storage.k8s.io", "StorageClass"),
-        ("storage.k8s.io", "VolumeAttachment"),
-        ("storage.k8s.io", "VolumeAttributesClass"),
-        ("storagemigration.k8s.io", "StorageVersionMigration"),
-    }
-)
-
-BUILTIN_GROUPS: Final[frozenset[str]] = frozenset(
-    {
-        "",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "apiregistration.k8s.io",
-        "apps",
-        "authentication.k8s.io",
-        "authorization.k8s.io",
-        "autoscaling",
-        "batch",
-        "certificates.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "events.k8s.io",
-        "extensions",
-        "flowcontrol.apiserver.k8s.io",
-        "internal.apiserver.k8s.io",
-        "networking.k8s.io",
-        "node.k8s.io",
-        "policy",
-        "rbac.authorization.k8s.io",
-        "resource.k8s.io",
-        "scheduling.k8s.io",
-        "storage.k8s.io",
-        "storagemigration.k8s.io",
-    }
-)
-
-
 def builtin_scope(group: str, kind: str) -> bool | None:
     """Whether a built-in kind is namespaced; None for kinds of other groups.
+
+    The table is :func:`reconcile.schema.namespaced` (Kubernetes 1.37).
 
     >>> builtin_scope("apps", "Deployment"), builtin_scope("", "Namespace")
     (True, False)
     >>> builtin_scope("cert-manager.io", "Certificate") is None
     True
     """
-    if (group, kind) in CLUSTER_SCOPED:
-        return False
-    return True if group in BUILTIN_GROUPS else None
+    return namespaced(group, kind)
+
+
+def first_scope(*lookups: ScopeLookup) -> ScopeLookup:
+    """A lookup that asks each of ``lookups`` in turn; the first answer that is not None wins.
+
+    For example discovery first, then the built-in table::
+
+        Validation(scope=first_scope(discovery_lookup, builtin_scope))
+
+    >>> crds = {("example.com", "Widget"): False}
+    >>> scope = first_scope(lambda group, kind: crds.get((group, kind)), builtin_scope)
+    >>> scope("example.com", "Widget"), scope("apps", "Deployment"), scope("x.io", "Y")
+    (False, True, None)
+    """
+
+    def lookup(group: str, kind: str) -> bool | None:
+        for each in lookups:
+            answer = each(group, kind)
+            if answer is not None:
+                return answer
+        return None
+
+    return lookup
 
 
 @attrs.frozen(slots=True)
@@ -325,8 +273,14 @@ class Validation:
     """How rendered objects are checked.
 
     Attributes:
-        scope: says whether a kind is namespaced; CRDs rendered in the same
-            set are consulted first for their own kinds.
+        scope: says whether a kind is namespaced (True), cluster-scoped
+            (False) or unknown (None), given its API group and kind. CRDs
+            rendered in the same set answer first for their own kinds; then
+            this lookup: by default the built-in table of Kubernetes 1.37
+            (:func:`reconcile.schema.namespaced`). A caller that knows a
+            cluster passes a lookup backed by its discovery, for example
+            ``first_scope(discovery_lookup, builtin_scope)``. A kind nobody
+            knows is left as it is: no namespace added, none refused.
         default_namespace: set on namespaced objects that have none.
         require_namespace: a namespaced object without a namespace (after
             defaulting) is an error.

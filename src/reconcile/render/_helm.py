@@ -63,7 +63,10 @@ class HelmRenderer:
     Args:
         chart: the chart directory or ``.tgz`` inside the artifact.
         release_name: the release name (``.Release.Name``).
-        namespace: the release namespace (``.Release.Namespace``).
+        namespace: the release namespace (``.Release.Namespace``). By default
+            ``validation.default_namespace`` (where the objects go, as Flux's
+            HelmRelease ``targetNamespace`` and Argo CD's destination
+            namespace set it), else ``"default"``.
         values_files: values files inside the artifact, applied in order.
         values: inline values, applied last.
         include_crds: render the chart's ``crds/`` too.
@@ -82,6 +85,9 @@ class HelmRenderer:
         ...                  values={"replicaCount": 2})
         >>> r.values, r.include_crds
         ({'replicaCount': 2}, True)
+        >>> HelmRenderer("charts/web", release_name="web",
+        ...              validation=Validation(default_namespace="shop")).namespace
+        'shop'
     """
 
     def __init__(
@@ -89,7 +95,7 @@ class HelmRenderer:
         chart: str,
         *,
         release_name: str,
-        namespace: str = "default",
+        namespace: str | None = None,
         values_files: Sequence[str] = (),
         values: Mapping[str, Any] | None = None,
         include_crds: bool = True,
@@ -106,7 +112,8 @@ class HelmRenderer:
             raise ConfigurationError("a Helm release needs a name")
         self.chart = chart
         self.release_name = release_name
-        self.namespace = namespace
+        #: The release namespace helm is given.
+        self.namespace: str = namespace or validation.default_namespace or "default"
         self.values_files: tuple[str, ...] = tuple(values_files)
         try:
             self._values_json = orjson.dumps(values or {}, option=orjson.OPT_SORT_KEYS)

@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -37,12 +39,17 @@ from reconcile.render._base import (
     flatten,
     render_key,
 )
-from reconcile.render._paths import inside, relative, resolve_inside
+from reconcile.render._paths import RealPaths, inside, relative, resolve_inside
 from reconcile.render._plain import load_manifests
 from reconcile.render._tools import find_helm, find_kustomize, run_tool
 from reconcile.render._yaml import DEFAULT_LIMITS, YamlLimits, load_yaml
 
-__all__ = ["KUSTOMIZATION_FILES", "KustomizeRenderer", "generate_kustomization"]
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "ORIGIN_ANNOTATION",
+    "KustomizeRenderer",
+    "generate_kustomization",
+]
 
 #: The file names kustomize recognizes, in its order of preference.
 KUSTOMIZATION_FILES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -120,15 +127,21 @@ def check_tree(
     allow_remote: bool,
     limits: YamlLimits,
     seen: set[str] | None = None,
+    paths: RealPaths | None = None,
+    notes: set[str] | None = None,
 ) -> None:
     """Check every path the kustomization in ``directory`` names, recursively.
+
+    ``notes`` collects ``"buildMetadata"`` when a kustomization of the tree
+    sets it, and ``"component"`` when the first one is a Component.
 
     Raises:
         RenderSecurityError: a path leaves ``root`` or a remote base is refused.
         ManifestSyntaxError: a kustomization file is not valid YAML.
     """
     seen = set() if seen is None else seen
-    real = os.path.realpath(directory)
+    paths = RealPaths(root) if paths is None else paths
+    real = paths.real(directory)
     if real in seen:
         return
     seen.add(real)
@@ -136,7 +149,7 @@ def check_tree(
     if kfile is None:
         return
     rel = relative(kfile, root)
-    if not inside(kfile, root):
+    if not paths.inside(kfile):
         raise RenderSecurityError(
             "a kustomization file leaves the artifact root", origin=Origin(rel)
         )
@@ -147,6 +160,11 @@ def check_tree(
     if not isinstance(k, dict):
         raise ManifestValidationError("a kustomization must be a mapping", origin=Origin(rel))
     origin = Origin(rel, docs[0].index, docs[0].line)
+    if notes is not None:
+        if "buildMetadata" in k:
+            notes.add("buildMetadata")
+        if len(seen) == 1 and k.get("kind") == "Component":
+            notes.add("component")
     for field, entry, may_be_dir in _path_entries(k):
         if _is_remote(entry):
             if not allow_remote:
@@ -155,10 +173,82 @@ def check_tree(
                 )
             continue
         target = resolve_inside(
-            root, directory, entry, what="kustomize path", origin=origin, path=field
+            root, directory, entry, what="kustomize path", origin=origin, path=field, paths=paths
         )
         if may_be_dir and target.is_dir():
-            check_tree(root, target, allow_remote=allow_remote, limits=limits, seen=seen)
+            check_tree(
+                root,
+                target,
+                allow_remote=allow_remote,
+                limits=limits,
+                seen=seen,
+                paths=paths,
+                notes=notes,
+            )
+
+
+ORIGIN_ANNOTATION: Final = "config.kubernetes.io/origin"
+_ORIGIN_FIELD: Final = re.compile(r"^(path|configuredIn|repo|ref): *(.*?) *$", re.MULTILINE)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    """A hard link where the file system allows it (nothing to copy), else a copy.
+
+    kustomize only reads the files; the one file written into the copy, the
+    generated kustomization, is a new file, never a link.
+    """
+    try:
+        os.link(source, destination, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+def _wrapper(tmp: Path, target: Path) -> Path:
+    """Our kustomization that builds ``target`` with origin annotations.
+
+    It names ``target`` as a resource: a directory, which kustomize's load
+    restrictor allows from anywhere (it restricts the files a kustomization
+    reads to its own directory).
+    """
+    wrapper = tmp / "origins"
+    wrapper.mkdir()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(target, wrapper)],
+        "buildMetadata": ["originAnnotations"],
+    }
+    (wrapper / "kustomization.yaml").write_bytes(orjson.dumps(kustomization))
+    return wrapper
+
+
+def _take_origin(obj: Any, wrapper: Path, root: Path, copy: Path | None) -> str | None:
+    """Remove kustomize's origin annotation from ``obj``; the file it names, from ``root``."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return None
+    text = annotations.pop(ORIGIN_ANNOTATION, None)
+    if not annotations and isinstance(meta, dict):
+        del meta["annotations"]  # kustomize made it for the origin
+    if not isinstance(text, str):
+        return None
+    fields: dict[str, str] = {}
+    for name, value in _ORIGIN_FIELD.findall(text):
+        if value[:1] in ("'", '"'):
+            loaded = load_yaml(f"v: {value}", "origin").pop().value.get("v")
+            value = loaded if isinstance(loaded, str) else value
+        fields.setdefault(name, value)
+    if "repo" in fields:  # a remote base: the repository, the path in it, the ref
+        ref = f"?ref={fields['ref']}" if "ref" in fields else ""
+        return f"{fields['repo']}//{fields.get('path', '')}{ref}"
+    path = fields.get("path") or fields.get("configuredIn")
+    if not path:
+        return None
+    full = os.path.normpath(os.path.join(wrapper, path))
+    if copy is not None and (full + "/").startswith(str(copy) + "/"):
+        full = os.path.join(root, os.path.relpath(full, copy))
+    return relative(Path(full), root)
 
 
 def generate_kustomization(directory: Path, root: Path, limits: YamlLimits) -> dict[str, Any]:
@@ -209,6 +299,17 @@ class KustomizeRenderer:
         timeout: seconds before the tool is stopped.
         limits: bounds for the YAML the tool prints and the files checked.
         validation: scope and namespace rules.
+        origins: give each manifest the file it came from (the resource
+            file, or the kustomization whose generator made it) instead of
+            the kustomization built. kustomize is asked for its origin
+            annotations (``buildMetadata: [originAnnotations]``) through a
+            kustomization of ours, in a temporary directory, that names the
+            one to build; the annotations are removed from the output, which
+            is otherwise the same. Off by default: it costs 20-30 % more CPU
+            on trees kustomize builds in ~10 ms (under 10 % on larger ones).
+            Not used when a kustomization of the tree sets ``buildMetadata``
+            itself, nor for a Component.
+            ``document`` is then the index in kustomize's output, as without.
 
     Example:
 
@@ -227,8 +328,10 @@ class KustomizeRenderer:
         timeout: float = 300,
         limits: YamlLimits = DEFAULT_LIMITS,
         validation: Validation = DEFAULT_VALIDATION,
+        origins: bool = False,
     ) -> None:
         self.path = path
+        self.origins = origins
         self.kustomize = kustomize
         self.allow_remote = allow_remote
         self.enable_helm = enable_helm
@@ -248,6 +351,7 @@ class KustomizeRenderer:
             extra_args=self.extra_args,
             limits=self.limits,
             validation=self.validation,
+            origins=self.origins,
         )
 
     def command(self, directory: Path) -> list[str]:
@@ -272,29 +376,51 @@ class KustomizeRenderer:
         kfile = _kustomization_file(directory)
         origin_file = relative(kfile, root) if kfile else f"{rel}/kustomization.yaml"
         origin = Origin(origin_file, renderer="kustomize")
-        if kfile is not None:
-            check_tree(root, directory, allow_remote=self.allow_remote, limits=self.limits)
-            output = await run_tool(
-                self.command(directory), tool="kustomize", time_limit=self.timeout, origin=origin
-            )
-        else:
-            generated = generate_kustomization(directory, root, self.limits)
-            for sub in generated["resources"]:
-                if (directory / sub).is_dir():
-                    check_tree(
-                        root, directory / sub, allow_remote=self.allow_remote, limits=self.limits
-                    )
-            with tempfile.TemporaryDirectory(prefix="reconcile-kustomize-") as tmp:
+        notes: set[str] = set()
+        temporary = kfile is None or self.origins
+        with (
+            tempfile.TemporaryDirectory(prefix="reconcile-kustomize-")
+            if temporary
+            else contextlib.nullcontext("")
+        ) as tmp:
+            copy: Path | None = None
+            if kfile is not None:
+                check_tree(
+                    root, directory, allow_remote=self.allow_remote, limits=self.limits, notes=notes
+                )
+                target = directory
+            else:
+                generated = generate_kustomization(directory, root, self.limits)
+                for sub in generated["resources"]:
+                    if (directory / sub).is_dir():
+                        check_tree(
+                            root,
+                            directory / sub,
+                            allow_remote=self.allow_remote,
+                            limits=self.limits,
+                            notes=notes,
+                        )
                 copy = Path(tmp) / "root"
-                shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+                shutil.copytree(
+                    root,
+                    copy,
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns(".git"),
+                    copy_function=_link_or_copy,
+                )
                 target = copy / directory.relative_to(root)
                 (target / "kustomization.yaml").write_bytes(orjson.dumps(generated))
-                output = await run_tool(
-                    self.command(target), tool="kustomize", time_limit=self.timeout, origin=origin
-                )
+            wrapper = _wrapper(Path(tmp), target) if self.origins and not notes else None
+            output = await run_tool(
+                self.command(wrapper or target),
+                tool="kustomize",
+                time_limit=self.timeout,
+                origin=origin,
+            )
         manifests: list[Manifest] = []
         for doc in load_yaml(output, origin_file, limits=self.limits):
-            manifests.extend(
-                flatten(doc.value, Origin(origin_file, doc.index, renderer="kustomize"))
-            )
+            file = origin_file
+            if wrapper is not None:
+                file = _take_origin(doc.value, wrapper, root, copy) or origin_file
+            manifests.extend(flatten(doc.value, Origin(file, doc.index, renderer="kustomize")))
         return finalize(manifests, self.validation)

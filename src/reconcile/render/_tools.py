@@ -25,9 +25,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
@@ -326,24 +327,106 @@ async def run_tool(
         >>> anyio.run(functools.partial(run_tool, command, tool="python"))
         b'rendered\\n'
     """
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    full_env = {**os.environ, **env} if env else None
+    run = _ToolRun(list(command), cwd, full_env)
     try:
         with anyio.fail_after(time_limit):
-            done = await anyio.run_process(
-                list(command), cwd=cwd, env=full_env, check=False, stdin=subprocess.DEVNULL
-            )
-    except FileNotFoundError as exc:
-        raise ToolError(f"{tool} binary not found: {command[0]}", tool=tool, origin=origin) from exc
+            if _CAN_WAIT_ON_PIPES:
+                stdout, stderr_bytes = await run.run_in_loop()
+            else:
+                # Spawned and read in a worker thread; on timeout or cancellation
+                # the tool is killed, and the abandoned thread reaps it.
+                stdout, stderr_bytes = await anyio.to_thread.run_sync(
+                    run.run, abandon_on_cancel=True
+                )
     except TimeoutError as exc:
         raise ToolError(f"{tool} timed out after {time_limit} s", tool=tool, origin=origin) from exc
-    if done.returncode != 0:
-        stderr = done.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+    except OSError as exc:  # missing, not executable (TimeoutError is one too)
         raise ToolError(
-            f"{tool} failed (exit {done.returncode}): {stderr}",
+            f"{tool} binary not found: {command[0]} ({exc.strerror})", tool=tool, origin=origin
+        ) from exc
+    finally:
+        run.stop()
+    if run.returncode != 0:
+        stderr = stderr_bytes.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+        raise ToolError(
+            f"{tool} failed (exit {run.returncode}): {stderr}",
             tool=tool,
             stderr=stderr,
             origin=origin,
         )
-    return done.stdout
+    return stdout
+
+
+_wait_readable: Any = getattr(anyio, "wait_readable", None)  # anyio >= 4.7
+# Waiting on a pidfd from the loop: Linux.
+_CAN_WAIT_ON_PIPES: Final = (
+    _wait_readable is not None and hasattr(os, "pidfd_open") and sys.platform == "linux"
+)
+
+
+class _ToolRun:
+    """One tool process, started and read in a worker thread, stoppable from the loop."""
+
+    def __init__(self, command: list[str], cwd: Path | None, env: dict[str, str] | None) -> None:
+        self.command, self.cwd, self.env = command, cwd, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+        self.lock = threading.Lock()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
+    def run(self) -> tuple[bytes, bytes]:
+        with self.lock:
+            if self.stopped:
+                return b"", b""
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        return self.process.communicate()
+
+    async def run_in_loop(self) -> tuple[bytes, bytes]:
+        """Run the tool from the event loop's own thread: no thread hand-offs.
+
+        The tool writes to unlinked temporary files (never blocked by a full
+        pipe); the loop sleeps on a pidfd until it exits: one wake-up per run.
+        """
+        with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+            with self.lock:
+                if self.stopped:
+                    return b"", b""
+                # fork/exec blocks for about a millisecond, as in asyncio's own subprocesses.
+                self.process = process = subprocess.Popen(  # noqa: ASYNC220
+                    self.command,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=errors,
+                )
+            pidfd = os.pidfd_open(process.pid)
+            try:
+                await _wait_readable(pidfd)
+                process.wait()
+            finally:
+                self.stop()
+                if process.returncode is None:
+                    process.wait()  # killed: it exits at once
+                os.close(pidfd)
+            output.seek(0)
+            errors.seek(0)
+            return output.read(), errors.read()
+
+    def stop(self) -> None:
+        """Kill the tool if it still runs (or keep it from starting)."""
+        with self.lock:
+            self.stopped = True
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()

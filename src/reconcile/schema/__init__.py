@@ -16,6 +16,8 @@ The API, all pure and cheap:
   documents (:meth:`~SchemaRegistry.add_openapi_v3`) and CRDs
   (:meth:`~SchemaRegistry.add_crd`) teach it; :func:`builtin` is the shared
   registry of built-in kinds only.
+* :func:`namespaced` ``(group, kind) -> bool | None``: whether a built-in kind
+  is namespaced (None for kinds of other groups).
 * :class:`Node` describes one JSON value: ``kind`` is ``"struct"``, ``"map"``,
   ``"list"``, ``"scalar"`` or ``"any"`` (unknown: JSON merge semantics).
   Descend with :meth:`Node.field` (a :class:`FieldMeta` with the field's
@@ -53,6 +55,7 @@ from reconcile.schema._registry import (
     for_kind,
     is_strategic,
 )
+from reconcile.schema._scope import namespaced
 
 __all__ = [
     "ANY",
@@ -66,4 +69,5 @@ __all__ = [
     "crd_node",
     "for_kind",
     "is_strategic",
+    "namespaced",
 ]

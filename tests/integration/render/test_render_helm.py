@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from reconcile.errors import ConfigurationError, RenderSecurityError, ToolError
-from reconcile.render import DirectoryArtifact, HelmRenderer
+from reconcile.render import DirectoryArtifact, HelmRenderer, Validation
 from reconcile.render.tools import ensure_helm
 from reconcile.testing import skip_or_fail
 
@@ -206,3 +206,18 @@ def test_missing_binary_and_bad_options(chart: Path) -> None:
         HelmRenderer("charts/demo", release_name="")
     with pytest.raises(ConfigurationError):
         HelmRenderer("charts/demo", release_name="r", values={"x": object()})
+
+
+def test_release_namespace_defaults_to_the_default_namespace(chart: Path, helm: str) -> None:
+    """Like Flux's targetNamespace and Argo CD's destination: the release goes where objects go."""
+    to_shop = Validation(default_namespace="shop")
+    (cm,) = render(
+        HelmRenderer("charts/demo", release_name="r", validation=to_shop, include_crds=False), chart
+    )
+    assert str(cm.ref) == "ConfigMap shop/r-cm"  # .Release.Namespace, not only a default
+    expected = helm_template(helm, chart / "charts/demo", "r", "--namespace", "shop", "--skip-crds")
+    assert [cm.obj] == expected
+    explicit = HelmRenderer("charts/demo", release_name="r", namespace="web", validation=to_shop)
+    assert [str(m.ref) for m in render(explicit, chart)][1] == "ConfigMap web/r-cm"
+    (plain,) = render(HelmRenderer("charts/demo", release_name="r", include_crds=False), chart)
+    assert str(plain.ref) == "ConfigMap default/r-cm"

@@ -98,6 +98,62 @@ def test_corpus_kustomization_renders_as_the_tool(
     assert manifests[0].origin.file.startswith(path + "/")
 
 
+@pytest.mark.parametrize("path", CORPUS_KUSTOMIZATIONS)
+def test_corpus_origins_name_each_objects_file(
+    corpus_dir: Path, each_kustomize: list[str], path: str
+) -> None:
+    """With origins, the same objects, each from its resource file or generating kustomization."""
+    root = corpus_dir / "manifests"
+    renderer = KustomizeRenderer(path, kustomize=each_kustomize, origins=True)
+    manifests = render(renderer, root)
+    assert [m.obj for m in manifests] == reference(each_kustomize, root / path)
+    for m in manifests:
+        assert m.origin is not None
+        assert m.origin.renderer == "kustomize"
+        source = yaml.safe_load_all((root / m.origin.file).read_text())
+        if m.origin.file.endswith("kustomization.yaml"):  # made by one of its generators
+            (kustomization,) = source
+            assert m.ref.kind in ("ConfigMap", "Secret")
+            assert f"{m.ref.kind[0].lower()}{m.ref.kind[1:]}Generator" in kustomization
+        else:  # the resource file holds an object of that kind, named within the new name
+            assert any(
+                d and d["kind"] == m.ref.kind and d["metadata"]["name"] in m.ref.name
+                for d in source
+            ), m.origin
+    files = {m.origin.file for m in manifests if m.origin is not None}
+    if path == "kustomize-examples/multibases/dev":
+        assert files == {"kustomize-examples/multibases/base/pod.yaml"}
+    if path == "microservices-demo/kubernetes-manifests":
+        assert len(files) == 10  # the ten files its resources list
+
+
+def test_origins_in_a_generated_kustomization_and_beside_build_metadata(
+    tmp_path: Path, kustomize: list[str]
+) -> None:
+    write(tmp_path, "app/b.yaml", cm("b"))
+    write(tmp_path, "app/overlay/kustomization.yaml", "namePrefix: p-\nresources: [../../base]\n")
+    write(tmp_path, "base/kustomization.yaml", "resources: [d.yaml]\n")
+    write(tmp_path, "base/d.yaml", cm("d"))
+    before = sorted(p.as_posix() for p in tmp_path.rglob("*"))
+    manifests = render(KustomizeRenderer("app", origins=True), tmp_path)
+    assert {m.ref.name: m.origin.file for m in manifests if m.origin} == {
+        "b": "app/b.yaml",
+        "p-d": "base/d.yaml",
+    }
+    assert sorted(p.as_posix() for p in tmp_path.rglob("*")) == before  # nothing written
+    # A tree that asks for origin annotations itself keeps them, as the tool prints them.
+    write(
+        tmp_path,
+        "base/kustomization.yaml",
+        "resources: [d.yaml]\nbuildMetadata: [originAnnotations]\n",
+    )
+    kept = render(KustomizeRenderer("base", origins=True), tmp_path)
+    assert [m.obj for m in kept] == reference(kustomize, tmp_path / "base")
+    assert "config.kubernetes.io/origin" in kept[0].obj["metadata"]["annotations"]
+    assert kept[0].origin is not None
+    assert kept[0].origin.file == "base/kustomization.yaml"
+
+
 def test_corpus_counts(corpus_dir: Path, kustomize: list[str]) -> None:
     root = corpus_dir / "manifests"
     assert len(render(KustomizeRenderer("flux"), root)) == 41

@@ -25,6 +25,8 @@ from reconcile.render import (
     Validation,
     YamlLimits,
     YamlRenderer,
+    builtin_scope,
+    first_scope,
 )
 from reconcile.sources import LocalSource
 
@@ -182,6 +184,35 @@ def test_custom_scope_lookup(write: Write, artifact: ArtifactLike) -> None:
     cluster_scoped = Validation(scope=lambda group, kind: False)
     with pytest.raises(ManifestValidationError):
         render(YamlRenderer(validation=cluster_scoped), artifact)
+
+
+def test_scope_from_crds_lookup_or_nobody(write: Write, artifact: ArtifactLike) -> None:
+    """A CRD in the set defaults its kind's namespace; a kind nobody knows is left as it is."""
+    write(
+        "crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: widgets.example.com}\n"
+        "spec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widgets}}\n",
+    )
+    write("w.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+    write("z.yaml", "apiVersion: other.io/v1\nkind: Gadget\nmetadata: {name: g}\n")
+    defaulting = Validation(default_namespace="shop", require_namespace=True)
+    crd, widget, gadget = render(YamlRenderer(validation=defaulting), artifact)
+    assert (crd.ref.namespace, widget.ref.namespace, gadget.ref.namespace) == (None, "shop", None)
+    # A caller that knows the cluster (discovery) says Gadget is cluster-scoped ...
+    discovery = {("other.io", "Gadget"): False, ("example.com", "Widget"): False}
+    scope = first_scope(lambda group, kind: discovery.get((group, kind)), builtin_scope)
+    write("z.yaml", "apiVersion: other.io/v1\nkind: Gadget\nmetadata: {name: g, namespace: a}\n")
+    with pytest.raises(ManifestValidationError, match="Gadget is cluster-scoped"):
+        render(YamlRenderer(validation=Validation(scope=scope)), artifact)
+    # ... but the CRD rendered with it decides for Widget, and built-ins still come from the table.
+    write("z.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")
+    with_discovery = Validation(scope=scope, default_namespace="shop")
+    assert [m.ref.namespace for m in render(YamlRenderer(validation=with_discovery), artifact)] == [
+        None,
+        "shop",
+        None,
+    ]
 
 
 def test_duplicate_identity_names_both_origins(write: Write, artifact: ArtifactLike) -> None:
