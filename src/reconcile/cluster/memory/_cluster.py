@@ -63,52 +63,10 @@ from reconcile.errors import (
 )
 from reconcile.merge import merge_patch, predict_apply, strategic_merge_patch
 from reconcile.objects import JSONObject, ObjectRef, split_api_version
-from reconcile.schema import SchemaRegistry, builtin
+from reconcile.schema import SchemaRegistry, builtin, namespaced
 
 __all__ = ["InMemoryCluster"]
 
-_CLUSTER_SCOPED = frozenset(
-    {
-        "APIService",
-        "CertificateSigningRequest",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ClusterTrustBundle",
-        "ComponentStatus",
-        "CSIDriver",
-        "CSINode",
-        "CustomResourceDefinition",
-        "DeviceClass",
-        "DeviceTaintRule",
-        "FlowSchema",
-        "IngressClass",
-        "IPAddress",
-        "MutatingAdmissionPolicy",
-        "MutatingAdmissionPolicyBinding",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "PriorityLevelConfiguration",
-        "ResourceSlice",
-        "RuntimeClass",
-        "SelfSubjectAccessReview",
-        "SelfSubjectReview",
-        "SelfSubjectRulesReview",
-        "ServiceCIDR",
-        "StorageClass",
-        "StorageVersion",
-        "StorageVersionMigration",
-        "SubjectAccessReview",
-        "TokenReview",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeAttachment",
-        "VolumeAttributesClass",
-    }
-)
 _NOT_RESOURCES = frozenset(
     {
         "DeleteOptions",
@@ -262,7 +220,7 @@ class _Store:
                 version,
                 plural_of(kind),
                 kind,
-                kind not in _CLUSTER_SCOPED,
+                namespaced(group, kind) is not False,
                 frozenset({"create", "delete", "get", "list", "patch", "update", "watch"}),
             )
         return out
