@@ -10,8 +10,8 @@ import pytest
 from reconcile.cluster import KubernetesApplier
 from reconcile.cluster.kubernetes._cache import Informer
 from reconcile.testing import ControlPlane
-from reconcile.testing._assets import AssetsUnavailableError
-from reconcile.testing._require import skip_or_fail
+
+from .conftest import dedicated_control_plane
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -19,13 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 @pytest.fixture(scope="module")
 def compacting_plane() -> Iterator[ControlPlane]:
     """A control plane whose watches go to etcd, compacted every second."""
-    plane = ControlPlane(apiserver_flags=["--watch-cache=false", "--etcd-compaction-interval=1s"])
-    try:
-        plane.assets  # noqa: B018 - finds or builds the binaries now
-    except AssetsUnavailableError as exc:
-        plane.stop()
-        skip_or_fail(f"no control plane: {exc}")
-    with plane:
+    with dedicated_control_plane(["--watch-cache=false", "--etcd-compaction-interval=1s"]) as plane:
         yield plane
 
 

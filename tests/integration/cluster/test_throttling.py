@@ -22,8 +22,8 @@ import pytest
 from reconcile.cluster import Action, KubernetesApplier
 from reconcile.cluster.kubernetes import Impersonation, RetryPolicy
 from reconcile.testing import ControlPlane
-from reconcile.testing._assets import AssetsUnavailableError
-from reconcile.testing._require import skip_or_fail
+
+from .conftest import dedicated_control_plane
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -36,19 +36,12 @@ FLOOD_REQUESTS = 1500  # bounded: the flood stops after this many, or when the a
 @pytest.fixture(scope="module")
 def throttling_plane() -> Iterator[ControlPlane]:
     """A control plane that serves one request at a time and answers 429 to the rest."""
-    plane = ControlPlane(
-        apiserver_flags=[
-            "--max-requests-inflight=1",
-            "--max-mutating-requests-inflight=1",
-            "--enable-priority-and-fairness=false",
-        ]
-    )
-    try:
-        plane.assets  # noqa: B018 - finds or builds the binaries now
-    except AssetsUnavailableError as exc:
-        plane.stop()
-        skip_or_fail(f"no control plane: {exc}")
-    with plane:
+    flags = [
+        "--max-requests-inflight=1",
+        "--max-mutating-requests-inflight=1",
+        "--enable-priority-and-fairness=false",
+    ]
+    with dedicated_control_plane(flags) as plane:
         status, body = plane.request(
             "POST",
             "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
@@ -70,26 +63,40 @@ def throttling_plane() -> Iterator[ControlPlane]:
         yield plane
 
 
-async def flood(applier: KubernetesApplier, done: anyio.Event, seen: dict[int, int]) -> None:
-    """Concurrent reads as the impersonated user until ``done`` (or the bound)."""
+async def flood(
+    applier: KubernetesApplier, done: anyio.Event, throttled: anyio.Event, seen: dict[int, int]
+) -> None:
+    """Concurrent reads and dry-run writes as the impersonated user until ``done`` (or the bound).
+
+    Writes count against the mutating limit the applier's patches share, so the
+    applier is refused even when its own patches happen not to overlap.
+    """
     transport = applier.transport
     headers = dict(await transport._headers(None, "application/json"))
-    url = f"{transport.host}/api/v1/namespaces/t/configmaps?limit=1"
+    collection = f"{transport.host}/api/v1/namespaces/t/configmaps"
     sent = 0
 
-    async def reader() -> None:
+    async def send(write: bool) -> None:
         nonlocal sent
         while not done.is_set() and sent < FLOOD_REQUESTS:
             sent += 1
-            async with transport.session.get(url, headers=headers) as resp:
+            if write:
+                body = {"metadata": {"generateName": "flood-"}}
+                request = transport.session.post(
+                    f"{collection}?dryRun=All", json=body, headers=headers
+                )
+            else:
+                request = transport.session.get(f"{collection}?limit=1", headers=headers)
+            async with request as resp:
                 await resp.read()
                 seen[resp.status] = seen.get(resp.status, 0) + 1
                 if resp.status == 429:
                     assert resp.headers.get("Retry-After") == "1"
+                    throttled.set()
 
     async with anyio.create_task_group() as tg:
-        for _ in range(8):
-            tg.start_soon(reader)
+        for i in range(8):
+            tg.start_soon(send, i % 2 == 1)
 
 
 async def test_applier_converges_against_real_429s(
@@ -117,8 +124,9 @@ async def test_applier_converges_against_real_429s(
         began = time.monotonic()
         with anyio.fail_after(90):
             async with anyio.create_task_group() as tg:
-                tg.start_soon(flood, applier, done, seen)
-                await anyio.sleep(0.1)  # the flood is under way first
+                throttled = anyio.Event()
+                tg.start_soon(flood, applier, done, throttled, seen)
+                await throttled.wait()  # the server refuses the flood before we apply
                 results = await applier.apply_all(objs)
                 done.set()
         elapsed = time.monotonic() - began

@@ -7,22 +7,11 @@ from pathlib import Path
 import pytest
 
 from reconcile.testing import (
-    AssetsUnavailableError,
     ControlPlane,
     ControlPlaneAssets,
-    find_assets,
-    skip_or_fail,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def assets() -> ControlPlaneAssets:
-    try:
-        return find_assets()
-    except AssetsUnavailableError as exc:
-        skip_or_fail(str(exc))
 
 
 @pytest.mark.parametrize("fsync", [False, True])

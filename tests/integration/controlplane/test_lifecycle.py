@@ -26,14 +26,6 @@ from reconcile.testing import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def assets() -> ControlPlaneAssets:
-    try:
-        return find_assets()
-    except AssetsUnavailableError as exc:
-        skip_or_fail(str(exc))
-
-
 def processes_mentioning(text: str) -> list[int]:
     """PIDs of live processes whose command line contains ``text``."""
     found = []
