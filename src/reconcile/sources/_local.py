@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -13,7 +14,7 @@ import anyio.to_thread
 
 from reconcile.errors import ConfigurationError, SourceError
 from reconcile.sources._artifact import Artifact, Revision
-from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, finalize_tree, remove_tree
+from reconcile.sources._tree import ArtifactStore, FileFilter, Lease, Limits, finalize_tree
 
 __all__ = ["LocalSource"]
 
@@ -68,9 +69,16 @@ class LocalSource:
             "exclude": tuple(exclude),
         }
         self.limits: Limits = limits or Limits()
-        self.store: ArtifactStore = ArtifactStore(Path(cache_dir) / "local", keep=keep)
+        # Each source (directory, sub-path, filters) keeps and collects its own
+        # artifacts, even when several share one cache directory.
+        selection = "\0".join(
+            [str(self.path.resolve()), self.subpath, self._file_filter().fingerprint()]
+        )
+        digest = hashlib.sha256(selection.encode()).hexdigest()[:32]
+        self.store: ArtifactStore = ArtifactStore(Path(cache_dir) / "local" / digest, keep=keep)
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
+        self._lease: Lease | None = None
 
     def _file_filter(self) -> FileFilter:
         return FileFilter(**self.filter_args)
@@ -118,6 +126,11 @@ class LocalSource:
                 os.utime(final)
             else:
                 final = self.store.commit(root, key)
+            # Leased until the next fetch replaces it: no other store collects it.
+            lease = self.store.hold(key)
+            if self._lease is not None:
+                self._lease.release()
+            self._lease = lease
             self.store.gc(protect=[key])
             return Artifact(
                 revision=revision,
@@ -127,7 +140,7 @@ class LocalSource:
                 size=stats.size,
             )
         finally:
-            remove_tree(staged)
+            self.store.discard(staged)
 
 
 async def _git_state(path: Path) -> tuple[Revision, list[str] | None]:

@@ -13,12 +13,14 @@ read-only and move it into the artifact store.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -347,12 +349,45 @@ def remove_tree(root: Path) -> None:
     shutil.rmtree(root)
 
 
+class Lease:
+    """A shared lock on one artifact: no store collects or recycles it while held.
+
+    Locks are ``flock`` locks on a file beside the artifact, so they hold
+    across processes and across stores opened on the same directory. A lease
+    nobody references any more is released (a source dropped without closing).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._close = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        """Let the artifact be collected again (idempotent)."""
+        self._close()
+
+
+def _lock_path(root: Path, name: str) -> Path:
+    return root / f".{name}.lock"
+
+
+def _try_exclusive(lock: Path) -> int | None:
+    """An exclusive lock on ``lock`` (created if missing), or None when someone holds it."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class ArtifactStore:
     """Immutable artifact directories under one root, with garbage collection.
 
     Each revision lives in its own directory ``<root>/<key>``; it is built in
     a staging directory and renamed into place, so a reader never sees a
-    partial tree. :meth:`gc` keeps the ``keep`` most recently built ones.
+    partial tree. :meth:`gc` keeps the ``keep`` most recently built ones, and
+    never touches an artifact someone holds (:meth:`hold`) or a staging
+    directory another builder is still writing, in this process or another.
     """
 
     def __init__(self, root: Path, *, keep: int = 2) -> None:
@@ -360,6 +395,16 @@ class ArtifactStore:
             raise ConfigurationError("keep must be at least 1")
         self.root: Path = Path(root)
         self.keep = keep
+        self._staging_locks: dict[Path, int] = {}
+
+    def hold(self, key: str) -> Lease | None:
+        """A lease on artifact ``key``, or None if it is gone (collected meanwhile)."""
+        fd = os.open(_lock_path(self.root, key), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if not self.exists(key):
+            os.close(fd)
+            return None
+        return Lease(fd)
 
     def path(self, key: str) -> Path:
         """Where the artifact ``key`` lives (whether or not it exists)."""
@@ -384,10 +429,26 @@ class ArtifactStore:
         os.utime(self.root / key)
 
     def staging(self) -> Path:
-        """A fresh, empty staging directory on the same file system."""
-        path = self.root / f".staging-{uuid.uuid4().hex}"
+        """A fresh, empty staging directory on the same file system.
+
+        It is locked until :meth:`discard`: no other store's :meth:`gc` removes
+        it while it is being written.
+        """
+        name = f".staging-{uuid.uuid4().hex}"
+        path = self.root / name
         path.mkdir(parents=True)
+        fd = _try_exclusive(_lock_path(self.root, name))
+        assert fd is not None  # a fresh name: nobody else knows it
+        self._staging_locks[path] = fd
         return path
+
+    def discard(self, staged: Path) -> None:
+        """Remove a staging directory (what :meth:`commit` left of it) and its lock."""
+        remove_tree(staged)
+        fd = self._staging_locks.pop(staged, None)
+        if fd is not None:
+            _lock_path(self.root, staged.name).unlink(missing_ok=True)
+            os.close(fd)
 
     def commit(
         self,
@@ -458,7 +519,9 @@ class ArtifactStore:
         return names[0] if names else None
 
     def doomed(self, *, protect: Iterable[str] = ()) -> list[str]:
-        """Artifacts :meth:`gc` will remove once one more is committed, oldest first.
+        """Artifacts :meth:`gc` would remove once one more is committed, oldest first.
+
+        Held ones among them are skipped by :meth:`take` and :meth:`gc`.
 
         The newest existing artifact is never among them, whatever ``keep``:
         it stays usable while the next one is built.
@@ -467,20 +530,30 @@ class ArtifactStore:
         names = self._by_age()
         return [n for n in reversed(names[max(self.keep - 1, 1) :]) if n not in protected]
 
-    def take(self, key: str, dest: Path) -> None:
+    def take(self, key: str, dest: Path) -> bool:
         """Retire artifact ``key`` by moving its directory to ``dest`` (same file system).
 
         Only for artifacts :meth:`doomed` names: the path ``<root>/<key>``
         disappears at once (as if collected), and the directory becomes the
         caller's to change. Its files may be hard links shared with live
         artifacts: the caller must replace them (unlink, create), never
-        write into them.
+        write into them. Returns False, and moves nothing, while someone
+        holds the artifact.
         """
-        src = self.root / key
-        os.chmod(src, 0o755)  # noqa: S103 - moving a directory needs write access to it
-        os.rename(src, dest)
-        for suffix in (".json", ".tree"):
-            (self.root / f"{key}{suffix}").unlink(missing_ok=True)
+        lock = _lock_path(self.root, key)
+        fd = _try_exclusive(lock)
+        if fd is None:
+            return False
+        try:
+            src = self.root / key
+            os.chmod(src, 0o755)  # noqa: S103 - moving a directory needs write access to it
+            os.rename(src, dest)
+            for suffix in (".json", ".tree"):
+                (self.root / f"{key}{suffix}").unlink(missing_ok=True)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        return True
 
     def gc(self, *, protect: Iterable[str] = ()) -> list[str]:
         """Remove all but the ``keep`` newest artifacts (and stale staging dirs)."""
@@ -490,8 +563,9 @@ class ArtifactStore:
         removed: list[str] = []
         dirs = []
         for entry in self.root.iterdir():
-            if entry.name.startswith(".staging-"):
-                remove_tree(entry)
+            if entry.name.startswith(".staging-") and entry.suffix != ".lock":
+                if entry not in self._staging_locks:
+                    self._remove_unless_held(entry.name, entry)
                 continue
             if entry.suffix in {".json", ".tree"} and not (self.root / entry.stem).is_dir():
                 entry.unlink(missing_ok=True)
@@ -502,8 +576,21 @@ class ArtifactStore:
         for _, name, entry in dirs[self.keep :]:
             if name in protected:
                 continue
+            if self._remove_unless_held(name, entry):
+                removed.append(name)
+        return removed
+
+    def _remove_unless_held(self, name: str, entry: Path) -> bool:
+        """Remove ``entry`` (an artifact or a builder's staging directory) unless it is held."""
+        lock = _lock_path(self.root, name)
+        fd = _try_exclusive(lock)
+        if fd is None:
+            return False
+        try:
             (self.root / f"{name}.json").unlink(missing_ok=True)
             (self.root / f"{name}.tree").unlink(missing_ok=True)
             remove_tree(entry)
-            removed.append(name)
-        return removed
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        return True

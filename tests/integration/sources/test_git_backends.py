@@ -285,6 +285,26 @@ async def test_sources_sharing_a_url_never_touch_each_others_artifacts(
     assert app_a.store.root != app_b.store.root
 
 
+async def test_an_artifact_another_source_serves_is_never_recycled(
+    upstream: Upstream, daemon_url: Any, backend: str, tmp_path: Path
+) -> None:
+    # Two sources with one selection on one cache (two processes, say): the one
+    # that keeps fetching must not collect or recycle what the other still serves.
+    lagging = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, keep=1)
+    held = await lagging.fetch()
+    before = files(held)
+    busy = GitSource(daemon_url(upstream), backend=backend, cache_dir=tmp_path, keep=1)
+    for i in range(3):
+        upstream.commit({"deploy/app.yaml": f"kind: ConfigMap # {i}\n"})
+        await busy.fetch()
+    assert files(held) == before
+    # Once the lagging source moves on, its old artifact is collected as usual.
+    await lagging.fetch()
+    upstream.commit({"deploy/app.yaml": "kind: ConfigMap # last\n"})
+    await busy.fetch()
+    assert not held.path.exists()
+
+
 async def test_file_urls_only_when_allowed(
     upstream: Upstream, backend: str, tmp_path: Path
 ) -> None:

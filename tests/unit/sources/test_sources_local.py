@@ -208,3 +208,48 @@ def test_finalize_refuses_special_files(tmp_path: Path) -> None:
 def test_store_keep_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         ArtifactStore(tmp_path, keep=0)
+
+
+async def test_local_sources_sharing_a_cache_keep_their_own_artifacts(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = LocalSource(_tree(tmp_path / "a", {"a.yaml": "a: 0\n"}), cache_dir=cache, keep=1)
+    second = LocalSource(_tree(tmp_path / "b", {"b.yaml": "b: 0\n"}), cache_dir=cache, keep=1)
+    held = await second.fetch()
+    for i in range(1, 4):
+        (tmp_path / "a" / "a.yaml").write_text(f"a: {i}\n")
+        await first.fetch()
+    assert _listing(held.path) == ["b.yaml"]
+
+
+def test_a_held_artifact_is_neither_collected_nor_taken(tmp_path: Path) -> None:
+    # Two stores on one directory stand for two processes (or two sources with
+    # the same selection): one still serves an artifact the other would collect.
+    mine, theirs = ArtifactStore(tmp_path, keep=1), ArtifactStore(tmp_path, keep=1)
+    for key in ("old", "new"):
+        staged = mine.staging()
+        _tree(staged / "tree", {"x.yaml": key})
+        mine.commit(staged / "tree", key)
+        mine.discard(staged)
+    os.utime(tmp_path / "old", ns=(1, 1))
+    lease = theirs.hold("old")
+    assert lease is not None
+    assert mine.gc() == []
+    assert not mine.take("old", tmp_path / ".staging-taken")
+    assert (tmp_path / "old" / "x.yaml").read_text() == "old"
+    lease.release()
+    assert mine.gc() == ["old"]
+    assert theirs.hold("old") is None
+
+
+def test_gc_leaves_a_staging_directory_another_builder_writes(tmp_path: Path) -> None:
+    builder, collector = ArtifactStore(tmp_path), ArtifactStore(tmp_path)
+    staged = builder.staging()
+    (staged / "half-written.yaml").write_text("a: 1\n")
+    collector.gc()
+    assert (staged / "half-written.yaml").exists()
+    builder.discard(staged)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # A staging directory whose builder died (no lock held) is collected.
+    (tmp_path / ".staging-dead").mkdir()
+    collector.gc()
+    assert not (tmp_path / ".staging-dead").exists()

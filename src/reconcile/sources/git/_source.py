@@ -37,7 +37,7 @@ from reconcile.sources._materialize import (
     select_entries,
 )
 from reconcile.sources._redact import scrub
-from reconcile.sources._tree import ArtifactStore, FileFilter, Limits, remove_tree
+from reconcile.sources._tree import ArtifactStore, FileFilter, Lease, Limits, remove_tree
 from reconcile.sources.git._auth import HTTPSAuth, SSHAuth
 from reconcile.sources.git._backend import CacheError, Connection, GitBackend, RemoteRefs, Want
 from reconcile.sources.git._refs import GitRef, ResolvedRef, resolve_ref
@@ -298,6 +298,7 @@ class GitSource:
         )
         self._lock = anyio.Lock()
         self._last: Artifact | None = None
+        self._lease: Lease | None = None
         # What each artifact directory holds (also stored beside it, for restarts).
         self._listings: dict[str, Listing] = {}
         # The last full tree listed (commit, path -> entry): the next one is derived
@@ -522,6 +523,7 @@ class GitSource:
             if existing is not None:
                 log.debug("%s: %s unchanged, fetch skipped", self.url, existing.revision)
                 self.store.touch(key)
+                self._lease_current(key)
                 self._last = existing
                 return existing
             for attempt in (0, 1):
@@ -618,6 +620,17 @@ class GitSource:
             except SignatureError as exc:
                 raise SignatureError(exc.message, url=self.url) from None
 
+    def _lease_current(self, key: str) -> None:
+        """Lease artifact ``key`` as this source's current one, releasing the last.
+
+        While leased, no store on this cache directory (another source with
+        the same selection, another process) collects or recycles it.
+        """
+        lease = self.store.hold(key)
+        if self._lease is not None:
+            self._lease.release()
+        self._lease = lease
+
     def _listing(self, key: str) -> Listing | None:
         got = self._listings.get(key)
         if got is None:
@@ -643,7 +656,8 @@ class GitSource:
             old = self._listing(name)
             if old is None:
                 continue
-            self.store.take(name, root)
+            if not self.store.take(name, root):
+                continue  # another source or process still serves it
             self._listings.pop(name, None)
             try:
                 return writer.recycle(old)
@@ -921,7 +935,8 @@ class GitSource:
                 )
             )
         finally:
-            await anyio.to_thread.run_sync(remove_tree, staged)
+            await anyio.to_thread.run_sync(self.store.discard, staged)
+        self._lease_current(key)
         self.store.gc(protect=[key])
         self._listings = {k: v for k, v in self._listings.items() if self.store.exists(k)}
         self._listings[key] = listing
