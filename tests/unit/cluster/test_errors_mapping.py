@@ -132,11 +132,13 @@ def test_not_found_and_others() -> None:
 
 
 def test_retry_policy_honours_retry_after_and_caps() -> None:
-    policy = RetryPolicy(attempts=3, initial_delay=0.5, max_delay=4.0)
-    # Never sooner than Retry-After (capped at max_delay), at most a fifth later.
+    policy = RetryPolicy(attempts=3, initial_delay=0.5, max_delay=4.0, max_retry_after=30.0)
+    # Never sooner than Retry-After, at most a fifth later; the backoff's
+    # max_delay does not cut it short, only max_retry_after does.
     for _ in range(50):
         assert 2.5 <= policy.delay(1, retry_after=2.5) <= 3.0
-        assert 4.0 <= policy.delay(1, retry_after=99) <= 4.8
+        assert 20.0 <= policy.delay(1, retry_after=20) <= 24.0
+        assert 30.0 <= policy.delay(1, retry_after=99) <= 36.0
         assert policy.delay(1, retry_after=0) == 0.0
     for attempt in range(1, 10):
         ceiling = min(4.0, 0.5 * 2 ** (attempt - 1))

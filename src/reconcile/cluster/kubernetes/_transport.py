@@ -78,7 +78,7 @@ class RetryPolicy:
     ``c = min(max_delay, initial_delay * 2**(n-1))``: spread out, yet bounded
     below so that a batch rides out an API server restart. A ``Retry-After``
     from the server (429, 503) replaces it: the wait is ``r = min(Retry-After,
-    max_delay)`` plus up to a fifth of ``r`` at random, never less than ``r``,
+    max_retry_after)`` plus up to a fifth of ``r`` at random, never less than ``r``,
     so that requests the server turned away together do not all come back at
     the same instant. ``attempts`` counts the first try.
 
@@ -87,18 +87,22 @@ class RetryPolicy:
         >>> policy = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=4.0)
         >>> 1.0 <= policy.delay(3) <= 2.0, 1.0 <= policy.delay(1, retry_after=1.0) <= 1.2
         (True, True)
-        >>> 4.0 <= policy.delay(1, retry_after=30.0) <= 4.8
+        >>> 30.0 <= policy.delay(1, retry_after=30.0) <= 36.0
+        True
+        >>> 60.0 <= policy.delay(1, retry_after=3600.0) <= 72.0  # max_retry_after
         True
     """
 
     attempts: int = 8
     initial_delay: float = 0.2
     max_delay: float = 10.0
+    #: The longest ``Retry-After`` honoured as given (a longer one is cut to it).
+    max_retry_after: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """The wait before try ``attempt + 1`` (attempt counts from 1)."""
         if retry_after is not None:
-            base = min(max(retry_after, 0.0), self.max_delay)
+            base = min(max(retry_after, 0.0), self.max_retry_after)
             return base + random.uniform(0, base / 5)  # noqa: S311 - jitter
         ceiling = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
