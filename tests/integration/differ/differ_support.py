@@ -72,7 +72,12 @@ class Admin:
                 self.local.conn = None
                 if attempt:
                     raise
-        return resp.status, (json.loads(data) if data else None)
+        try:
+            return resp.status, (json.loads(data) if data else None)
+        except ValueError:
+            # Not JSON: "404 page not found" for a group version that went away
+            # between listing /apis and asking it (another test deleted its CRD).
+            return resp.status, data.decode("utf-8", "replace")
 
     def discover(self) -> None:
         groups: list[str] = ["/api/v1"]
